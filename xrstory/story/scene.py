@@ -15,6 +15,9 @@ Color = tuple[float, float, float]  # linear RGB, 0..1 (emissive may exceed 1)
 
 PLAYER = "player"  # the id that stands for the player in `fired_by`
 
+# The emotions a reply may carry (the renderer and TTS key off these).
+EMOTIONS = ("neutral", "happy", "sad", "afraid", "angry", "determined", "relieved", "surprised", "worried")
+
 
 class Model(BaseModel):
     # forbid unknown keys so a misspelt field is an error, not silently ignored
