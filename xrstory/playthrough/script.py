@@ -1,0 +1,192 @@
+"""Playthrough scripts: a plain-text test plan for a scene (in the spirit of Yarn Spinner's).
+
+One step per line; ``#`` starts a comment; blank lines are ignored. Example::
+
+    # Warm the sailor, then ask for the lamp too early.
+    seed 7
+    look maren
+    say to maren: It's freezing in here. Could you light the stove?
+    expect reply from maren
+    expect fired light_stove
+    expect beat lamp_dark
+    type to maren: Light the great lamp now!
+    expect not fired light_lamp
+    press cellar_door
+    expect prop cellar_door open
+    wait 1.5
+
+Steps
+  seed N                      sampling seed for the model (default 0: greedy decoding)
+  start SAVE.json             start from a save (path relative to the script)
+  look TARGET | look X Y Z    turn the head to a prop or character, or a point (metres)
+  say [to CHARACTER:] TEXT    spoken by the player voice through TTS, then real VAD and ASR
+  type [to CHARACTER:] TEXT   the text-only variant (skips speech)
+  audio FILE [to CHARACTER]   a recorded utterance (WAV/FLAC), through VAD and ASR
+  interrupt [after S:] TEXT   speak S seconds (default 0.8) into the next character line
+  press PROP                  point at a prop and press select (fires the player's trigger)
+  wait SECONDS                let scene time pass
+  expect reply [from CH] [matching /REGEX/]
+  expect [not] fired TRIGGER | expect refused TRIGGER
+  expect beat BEAT | expect [not] flag FLAG | expect prop PROP STATE
+  expect ended | expect interrupted CHARACTER | expect no moderation
+
+Expectations check the most recent turn (reply, triggers) or the story state now.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class PlaythroughSyntaxError(Exception):
+    def __init__(self, file: Path, line: int, message: str):
+        self.file, self.line = file, line
+        super().__init__(f"{file}:{line}: {message}")
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: str  # seed, start, look, say, type, audio, interrupt, press, wait, expect
+    line: int  # 1-based line in the script
+    text: str  # the source line, for reports
+    args: dict = field(default_factory=dict)
+
+
+@dataclass
+class Playthrough:
+    path: Path
+    scene_dir: Path
+    steps: list[Step]
+    title: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+
+_TO = re.compile(r"^to\s+([A-Za-z_][\w-]*)\s*:\s*(.+)$", re.S)
+_EXPECT_KINDS = {"reply", "fired", "refused", "beat", "flag", "prop", "ended", "interrupted", "no"}
+
+
+def _parse_expect(words: str, file: Path, n: int) -> dict:
+    negate = False
+    rest = words.strip()
+    if rest.startswith("not "):
+        negate, rest = True, rest[4:].strip()
+    head, _, tail = rest.partition(" ")
+    tail = tail.strip()
+    if head not in _EXPECT_KINDS:
+        raise PlaythroughSyntaxError(file, n, f"unknown expectation '{head}' (one of: {', '.join(sorted(_EXPECT_KINDS))})")
+    if head == "reply":
+        m = re.fullmatch(r"(?:from\s+(?P<ch>[\w-]+))?\s*(?:matching\s+/(?P<re>.*)/(?P<flags>i?))?", tail)
+        if not m:
+            raise PlaythroughSyntaxError(file, n, "expected 'expect reply [from CHARACTER] [matching /REGEX/]'")
+        pattern = None
+        if m.group("re") is not None:
+            try:
+                pattern = re.compile(m.group("re"), re.I if m.group("flags") else 0)
+            except re.error as exc:
+                raise PlaythroughSyntaxError(file, n, f"bad regular expression: {exc}") from None
+        return {"what": "reply", "negate": negate, "character": m.group("ch"), "pattern": pattern}
+    if head in ("fired", "refused", "beat", "flag", "interrupted"):
+        if not tail or " " in tail:
+            raise PlaythroughSyntaxError(file, n, f"'expect {head}' takes exactly one id")
+        return {"what": head, "negate": negate, "id": tail}
+    if head == "prop":
+        parts = tail.split()
+        if len(parts) != 2:
+            raise PlaythroughSyntaxError(file, n, "expected 'expect prop PROP STATE'")
+        return {"what": "prop", "negate": negate, "id": parts[0], "state": parts[1]}
+    if head == "ended":
+        return {"what": "ended", "negate": negate}
+    if tail != "moderation":
+        raise PlaythroughSyntaxError(file, n, "expected 'expect no moderation'")
+    return {"what": "moderation", "negate": True}
+
+
+def parse_playthrough(path: str | Path, scene_dir: str | Path | None = None) -> Playthrough:
+    """Parse a script. The scene is the folder above ``playthroughs/`` unless given."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise PlaythroughSyntaxError(path, 0, "file not found") from None
+    steps: list[Step] = []
+    title = ""
+    for n, raw in enumerate(lines, start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        if line.startswith("#"):
+            if not title and not steps:
+                title = line.lstrip("# ").strip()
+            continue
+        kind, _, rest = line.partition(" ")
+        rest = rest.strip()
+        args: dict
+        if kind == "seed":
+            if not rest.isdigit():
+                raise PlaythroughSyntaxError(path, n, f"seed must be a non-negative integer, got '{rest}'")
+            args = {"seed": int(rest)}
+        elif kind == "start":
+            if not rest:
+                raise PlaythroughSyntaxError(path, n, "start needs a save file")
+            args = {"save": (path.parent / rest).resolve()}
+        elif kind == "look":
+            parts = rest.split()
+            if len(parts) == 1:
+                args = {"target": parts[0]}
+            elif len(parts) == 3:
+                try:
+                    args = {"point": tuple(float(p) for p in parts)}
+                except ValueError:
+                    raise PlaythroughSyntaxError(path, n, f"look takes a target id or X Y Z, got '{rest}'") from None
+            else:
+                raise PlaythroughSyntaxError(path, n, "look takes a target id or X Y Z")
+        elif kind in ("say", "type"):
+            m = _TO.match(rest)
+            to, text = (m.group(1), m.group(2).strip()) if m else (None, rest)
+            if not text:
+                raise PlaythroughSyntaxError(path, n, f"'{kind}' needs something to say")
+            args = {"text": text, "to": to}
+        elif kind == "audio":
+            parts = shlex.split(rest)
+            if not parts:
+                raise PlaythroughSyntaxError(path, n, "audio needs a file")
+            to = None
+            if len(parts) == 3 and parts[1] == "to":
+                to = parts[2]
+            elif len(parts) != 1:
+                raise PlaythroughSyntaxError(path, n, "expected 'audio FILE [to CHARACTER]'")
+            args = {"file": (path.parent / parts[0]).resolve(), "to": to}
+        elif kind == "interrupt":
+            m = re.match(r"^after\s+([0-9.]+)\s*:\s*(.+)$", rest)
+            delay, text = (float(m.group(1)), m.group(2)) if m else (0.8, rest)
+            if not text:
+                raise PlaythroughSyntaxError(path, n, "interrupt needs something to say")
+            args = {"text": text, "after_s": delay}
+        elif kind == "press":
+            if not rest or " " in rest:
+                raise PlaythroughSyntaxError(path, n, "press takes one prop id")
+            args = {"target": rest}
+        elif kind == "wait":
+            try:
+                args = {"seconds": float(rest)}
+            except ValueError:
+                raise PlaythroughSyntaxError(path, n, f"wait takes seconds, got '{rest}'") from None
+            if args["seconds"] < 0:
+                raise PlaythroughSyntaxError(path, n, "wait takes a non-negative number of seconds")
+        elif kind == "expect":
+            args = _parse_expect(rest, path, n)
+        else:
+            raise PlaythroughSyntaxError(
+                path, n, f"unknown step '{kind}' (steps: seed, start, look, say, type, audio, "
+                         "interrupt, press, wait, expect)")
+        steps.append(Step(kind, n, line, args))
+    if not any(s.kind in ("say", "type", "audio", "press") for s in steps):
+        raise PlaythroughSyntaxError(path, 0, "a playthrough needs at least one say, type, audio or press step")
+    scene = Path(scene_dir) if scene_dir else (path.parent.parent if path.parent.name == "playthroughs" else path.parent)
+    return Playthrough(path=path, scene_dir=scene, steps=steps, title=title)
