@@ -1,0 +1,57 @@
+"""Examples to token ids, with the loss on reply tokens only.
+
+The prompt is tokenized exactly as the runtime feeds it (``mind.prompt.render_prompt`` and
+``prompt_token_ids``: prefix and suffix separately); the target is the canonical reply JSON
+followed by the end-of-turn token, so an unconstrained model also learns to stop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from xrstory.mind.prompt import prompt_token_ids, render_prompt
+from xrstory.train.dataset import Example
+
+IGNORE = -100
+
+
+@dataclass
+class Tokenized:
+    input_ids: list[int]
+    labels: list[int]  # IGNORE on prompt tokens
+
+
+def tokenize_example(tokenizer, ex: Example) -> Tokenized:
+    prefix, suffix = render_prompt(tokenizer, ex.messages)
+    pre, suf = prompt_token_ids(tokenizer, prefix, suffix)
+    prompt = pre + suf
+    eot = tokenizer.eos_token or ""
+    target = tokenizer(ex.target + eot, add_special_tokens=False)["input_ids"]
+    return Tokenized(prompt + target, [IGNORE] * len(prompt) + list(target))
+
+
+def collate(batch: list[Tokenized], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-padded tensors: input_ids, attention_mask, labels (batch, max_len)."""
+    n = max(len(b.input_ids) for b in batch)
+    ids = torch.full((len(batch), n), pad_id, dtype=torch.long)
+    labels = torch.full((len(batch), n), IGNORE, dtype=torch.long)
+    mask = torch.zeros((len(batch), n), dtype=torch.long)
+    for i, b in enumerate(batch):
+        k = len(b.input_ids)
+        ids[i, :k] = torch.tensor(b.input_ids)
+        labels[i, :k] = torch.tensor(b.labels)
+        mask[i, :k] = 1
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def reply_loss(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
+    """Mean cross-entropy over reply tokens, and how many reply tokens there were."""
+    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+    logits = out.logits[:, :-1, :].float()  # (batch, len-1, vocab)
+    labels = batch["labels"][:, 1:]
+    n = int((labels != IGNORE).sum())
+    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), labels.reshape(-1),
+                                             ignore_index=IGNORE, reduction="sum")
+    return loss / max(n, 1), n

@@ -1,0 +1,191 @@
+"""The fine-tuning loop: LoRA (PEFT) or full, AdamW with warmup and a schedule, gradient
+accumulation, validation-loss early stopping, checkpoints and resume.
+
+Written out by hand (nanoGPT-style) rather than through ``transformers.Trainer`` so every
+step is readable: batches -> reply-only loss -> accumulate -> clip -> step -> schedule.
+Output folder: the adapter (or full model) of the best validation loss, ``train_config.json``,
+``history.json`` (losses per step), and ``checkpoint/`` for resuming.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from xrstory.train.config import TrainConfig
+from xrstory.train.dataset import Splits
+from xrstory.train.tokens import Tokenized, collate, reply_loss, tokenize_example
+
+
+@dataclass
+class TrainResult:
+    out_dir: Path
+    steps: int
+    best_val_loss: float
+    first_val_loss: float
+    history: dict = field(default_factory=dict)
+    stopped_early: bool = False
+    seconds: float = 0.0
+    tokens_per_s: float = 0.0
+
+
+def _lr_at(step: int, total: int, cfg: TrainConfig) -> float:
+    warm = max(1, int(total * cfg.warmup_ratio))
+    if step < warm:
+        return cfg.lr * (step + 1) / warm
+    if cfg.schedule == "constant":
+        return cfg.lr
+    frac = (step - warm) / max(1, total - warm)
+    if cfg.schedule == "linear":
+        return cfg.lr * max(0.0, 1 - frac)
+    return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, frac)))
+
+
+def prepare_model(model, cfg: TrainConfig):
+    """Wrap for LoRA (only adapter weights train) or unfreeze everything for full tuning."""
+    if cfg.method == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                          target_modules=list(cfg.target_modules), task_type="CAUSAL_LM", bias="none")
+        return get_peft_model(model, lora)
+    for p in model.parameters():
+        p.requires_grad_(True)
+    return model
+
+
+@torch.no_grad()
+def evaluate_loss(model, data: list[Tokenized], pad_id: int, batch_size: int, device) -> float:
+    """Mean reply-token loss over ``data`` (token-weighted)."""
+    model.eval()
+    total, count = 0.0, 0
+    for i in range(0, len(data), batch_size):
+        batch = {k: v.to(device) for k, v in collate(data[i:i + batch_size], pad_id).items()}
+        loss, n = reply_loss(model, batch)
+        total += float(loss) * n
+        count += n
+    model.train()
+    return total / max(count, 1)
+
+
+def _save(model, out: Path, cfg: TrainConfig) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)  # PEFT: adapter only; full: the whole model (safetensors)
+    cfg.save(out / "train_config.json")
+
+
+def finetune(model, tokenizer, splits: Splits, cfg: TrainConfig, out_dir: str | Path, *,
+             resume: bool = False, progress: bool = True, base_source: str = "") -> TrainResult:
+    """Fine-tune ``model`` on ``splits.train``; keep the best by validation loss in ``out_dir``."""
+    t_start = time.perf_counter()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    rng = random.Random(cfg.seed)
+    device = next(model.parameters()).device
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+    def tok(examples, limit):
+        items = [tokenize_example(tokenizer, e) for e in (examples[:limit] if limit else examples)]
+        kept = [t for t in items if len(t.input_ids) <= cfg.max_length]
+        return kept, len(items) - len(kept)
+
+    train, dropped_train = tok(splits.train, cfg.limit_train)
+    val, dropped_val = tok(splits.validation, cfg.limit_eval)
+    if not train or not val:
+        raise ValueError(f"need training and validation examples (train {len(train)}, validation {len(val)}; "
+                         f"{dropped_train + dropped_val} longer than max_length {cfg.max_length} were dropped)")
+    model = prepare_model(model, cfg)
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.dim() >= 2]
+    no_decay = [p for p in params if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
+    per_epoch = math.ceil(len(train) / (cfg.batch_size * cfg.grad_accum))
+    total_steps = cfg.max_steps or max(1, int(per_epoch * cfg.epochs))
+
+    history = {"step": [], "train_loss": [], "val_step": [], "val_loss": [], "lr": [],
+               "dropped_long_examples": dropped_train + dropped_val, "train_examples": len(train),
+               "val_examples": len(val), "base_model": base_source, "method": cfg.method}
+    step, best, bad_evals, stopped_early = 0, float("inf"), 0, False
+    ckpt = out / "checkpoint"
+    if resume and (ckpt / "state.pt").is_file():
+        state = torch.load(ckpt / "state.pt", map_location=device, weights_only=False)
+        model.load_state_dict(state["model"], strict=False)
+        opt.load_state_dict(state["optimizer"])
+        step, best, bad_evals, history = state["step"], state["best"], state["bad_evals"], state["history"]
+        rng.setstate(state["rng"])
+    first_val = history["val_loss"][0] if history["val_loss"] else evaluate_loss(model, val, pad_id, cfg.batch_size, device)
+    if not history["val_loss"]:
+        history["val_step"].append(0)
+        history["val_loss"].append(first_val)
+        best = first_val
+        _save(model, out, cfg)
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(TextColumn("[bold]fine-tuning[/bold] {task.completed}/{task.total}"), BarColumn(),
+                   TextColumn("{task.fields[info]}"), TimeRemainingColumn(), disable=not progress)
+    order: list[int] = []
+    reply_tokens = 0
+    with bar:
+        task = bar.add_task("train", total=total_steps, completed=step, info=f"val {first_val:.3f}")
+        while step < total_steps:
+            running = 0.0
+            for _ in range(cfg.grad_accum):
+                if len(order) < cfg.batch_size:
+                    order = list(range(len(train)))
+                    rng.shuffle(order)
+                idx, order = order[:cfg.batch_size], order[cfg.batch_size:]
+                batch = {k: v.to(device) for k, v in collate([train[i] for i in idx], pad_id).items()}
+                loss, n = reply_loss(model, batch)
+                (loss / cfg.grad_accum).backward()
+                running += float(loss) / cfg.grad_accum
+                reply_tokens += n
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            lr = _lr_at(step, total_steps, cfg)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            step += 1
+            history["step"].append(step)
+            history["train_loss"].append(running)
+            history["lr"].append(lr)
+            info = f"loss {running:.3f} · best val {best:.3f}"
+            if step % cfg.eval_every == 0 or step == total_steps:
+                v = evaluate_loss(model, val, pad_id, cfg.batch_size, device)
+                history["val_step"].append(step)
+                history["val_loss"].append(v)
+                if v < best - 1e-4:
+                    best, bad_evals = v, 0
+                    _save(model, out, cfg)
+                else:
+                    bad_evals += 1
+                info = f"loss {running:.3f} · val {v:.3f} · best {best:.3f}"
+                if bad_evals >= cfg.patience:
+                    stopped_early = True
+            if step % cfg.checkpoint_every == 0 or stopped_early or step == total_steps:
+                ckpt.mkdir(parents=True, exist_ok=True)
+                torch.save({"model": {k: v for k, v in model.state_dict().items()
+                                      if cfg.method == "full" or "lora_" in k},
+                            "optimizer": opt.state_dict(), "step": step, "best": best,
+                            "bad_evals": bad_evals, "history": history, "rng": rng.getstate()},
+                           ckpt / "state.tmp")
+                (ckpt / "state.tmp").replace(ckpt / "state.pt")
+            bar.update(task, completed=step, info=info)
+            if stopped_early:
+                break
+    seconds = time.perf_counter() - t_start
+    history["stopped_early"] = stopped_early
+    history["seconds"] = seconds
+    (out / "history.json").write_text(json.dumps(history, indent=2), encoding="utf-8")
+    return TrainResult(out, step, best, first_val, history, stopped_early, seconds,
+                       reply_tokens / seconds if seconds else 0.0)
