@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import rich.markup
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -31,7 +32,8 @@ def validate(scene_dirs: list[Path] = typer.Argument(..., help="scene folders (o
         except SceneError as exc:
             failed = True
             for issue in exc.issues:
-                err.print(f"[red]error[/red] {issue}", highlight=False, soft_wrap=True)
+                # escape: a path or value like "[props]" must print as written, not as markup
+                err.print(f"[red]error[/red] {rich.markup.escape(str(issue))}", highlight=False, soft_wrap=True)
             continue
         console.print(f"[green]ok[/green] {folder}: '{scene.scene.title}' — {len(scene.characters)} characters, "
                       f"{len(scene.triggers)} triggers, {len(scene.beats)} beats, {len(scene.props)} props")
@@ -73,6 +75,13 @@ def info(json_out: bool = typer.Option(False, "--json", help="machine-readable o
 
 
 # Commands of the other layers register here, one line each (keep this file thin).
+from xrstory.mind.cli_serve import serve_command; app.command("serve")(serve_command)  # noqa: E402, E702, I001
+app.command(name="ask")(__import__("xrstory.mind.cli_ask", fromlist=["ask"]).ask)
+app.command(name="hear")(__import__("xrstory.voice.cli_voice", fromlist=["hear"]).hear)
+app.command(name="say")(__import__("xrstory.voice.cli_voice", fromlist=["say"]).say)
+from xrstory.render.cli_render import render_command; app.command("render")(render_command)  # noqa: E402, E702, I001
+from xrstory.director.cli_profile import profile_app; app.add_typer(profile_app, name="profile")  # noqa: E402, E702, I001
+from xrstory.playthrough.cli_run import run; app.command("run")(run)  # noqa: E402, E702, I001
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ story layer checks them again when they are applied.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 
@@ -47,3 +48,30 @@ class TurnTimings:
     prompt_tokens: int = 0
     cached_prompt_tokens: int = 0
     extra: dict = field(default_factory=dict)
+
+
+# The one canonical serialisation of a reply: exactly what the constrained decoder emits
+# (keys say, emotion, triggers in that order; ", " and ": " separators; UTF-8, not \u escapes).
+# Fine-tuning uses it as the assistant target text.
+JSON_ITEM_SEPARATOR = ", "
+JSON_KEY_SEPARATOR = ": "
+
+
+def reply_to_json(reply: Reply) -> str:
+    return json.dumps({"say": reply.say, "emotion": reply.emotion, "triggers": list(reply.triggers)},
+                      ensure_ascii=False, separators=(JSON_ITEM_SEPARATOR, JSON_KEY_SEPARATOR))
+
+
+def reply_from_json(text: str, character: str) -> Reply:
+    """Parse the model's complete output; raises ValueError naming what is wrong."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"reply of '{character}' is not JSON ({exc}): {text[:200]!r}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("say"), str):
+        raise ValueError(f"reply of '{character}' lacks a string 'say': {text[:200]!r}")
+    triggers = data.get("triggers", [])
+    if not isinstance(triggers, list) or not all(isinstance(t, str) for t in triggers):
+        raise ValueError(f"reply of '{character}': 'triggers' must be a list of ids, got {triggers!r}")
+    return Reply(character=character, say=data["say"], emotion=str(data.get("emotion", "neutral")),
+                 triggers=tuple(dict.fromkeys(triggers)))  # duplicates dropped, order kept

@@ -8,7 +8,8 @@ from xrstory.playthrough.script import Step
 from xrstory.story.state import Story
 
 
-def check_expectation(step: Step, story: Story, last: TurnRecord | None) -> Failure | None:
+def check_expectation(step: Step, story: Story, last: TurnRecord | None,
+                      turns: list[TurnRecord] | None = None) -> Failure | None:
     a = step.args
     what, negate = a["what"], a.get("negate", False)
 
@@ -52,8 +53,10 @@ def check_expectation(step: Step, story: Story, last: TurnRecord | None) -> Fail
         ok = st.ended is not None
         return None if ok != negate else fail("story ended" if not negate else "story not ended", f"ended: {st.ended}")
     if what == "interrupted":
-        ok = last is not None and last.interrupted and last.character == a["id"]
-        got = f"{last.character} interrupted={last.interrupted}" if last else "no turn"
+        # the interrupted line is the turn before the interruption's own turn
+        recent = (turns or ([last] if last else []))[-2:]
+        ok = any(t.interrupted and t.character == a["id"] for t in recent)
+        got = ", ".join(f"{t.character} interrupted={t.interrupted}" for t in recent) or "no turn"
         return None if ok != negate else fail(f"{a['id']} {'not ' if negate else ''}interrupted", got)
     if what == "moderation":
         mod = last is not None and last.moderated

@@ -4,8 +4,10 @@ Imports nothing else of ours, and nothing heavy: the OpenXR tests import it insi
 minimal Debian 13 root.
 """
 
+from xrstory.story.beat_graph import beat_edges
 from xrstory.story.errors import SceneError, SceneIssue
 from xrstory.story.loader import load_scene
+from xrstory.story.saves import SaveError, load_state, save_state
 from xrstory.story.scene import (
     Beat,
     Character,
@@ -16,10 +18,10 @@ from xrstory.story.scene import (
     Scene,
     Trigger,
 )
-from xrstory.story.saves import SaveError, load_state, save_state
 from xrstory.story.state import Story, StoryState, TriggerResult
 
 __all__ = [
+    "beat_edges",
     "Beat",
     "Character",
     "Effects",

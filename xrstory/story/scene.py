@@ -64,6 +64,8 @@ class Prop(Model):
     states: dict[str, PropState] = Field(default_factory=dict)
     initial_state: str | None = None
     interactive: bool = Field(False, description="the player can point at it and press")
+    press_trigger: str | None = Field(
+        None, description="trigger fired (as the player) when the player points at this prop and presses select")
 
 
 class LightDef(Model):

@@ -1,0 +1,81 @@
+"""Barge-in and the echo guard, headless: the mixer's output leaks into the microphone through a
+modelled room (AcousticPath); real Silero VAD and Whisper listen; real espeak-ng speaks."""
+
+import numpy as np
+import pytest
+
+from xrstory.voice.asr import ASRConfig, load_asr
+from xrstory.voice.duplex import HeadlessVoice
+from xrstory.voice.ear import Ear, EarConfig, drain
+from xrstory.voice.echo import AcousticPath, EchoCanceller, echo_overlap, erle_db
+from xrstory.voice.events import EAR_RATE, Heard, SpeakingDone, SpeakingInterrupted, SpeechStarted
+from xrstory.voice.mixer import Mixer
+from xrstory.voice.mouth import Mouth
+from xrstory.voice.sources import ScriptedLine, ScriptedSpeech
+from xrstory.voice.tts import EspeakTTS, VoiceSettings
+from xrstory.voice.vad import load_silero
+
+MAREN = VoiceSettings("en-gb", 150, 30)
+LINE = ("Aye, friend. The lamp went dark when the last can of paraffin ran dry. The spare oil is down "
+        "in the cellar, behind the oak door. We must hurry before the Marigold breaks on the rocks.")
+
+
+@pytest.fixture(scope="module")
+def models():
+    return load_asr(config=ASRConfig(initial_prompt="Maren, Tobias, the Marigold.")), load_silero()
+
+
+@pytest.fixture(scope="module")
+def tts():
+    with EspeakTTS() as t:
+        yield t
+
+
+def _session(models, tts, player=None):
+    ear = Ear(*models, echo_canceller=EchoCanceller(), config=EarConfig(partial_every_s=None))
+    mouth = Mouth(tts, Mixer())
+    mouth.say("maren", LINE, MAREN, (-1.3, 0.0, -3.0))
+    mouth.wait_idle()
+    hv = HeadlessVoice(ear, mouth, player=player, leak=AcousticPath())
+    hv.keep_logs = True
+    return ear, mouth, hv
+
+
+def test_characters_own_voice_is_never_heard_as_the_player(models, tts):
+    ear, mouth, hv = _session(models, tts)
+    with ear, mouth, hv:
+        events = hv.run_until_quiet(max_seconds=20)
+        ear.wait_idle(60)
+        events += drain(ear.events)
+    assert any(isinstance(e, SpeakingDone) for e in events)  # the line played to its end
+    assert not [e for e in events if isinstance(e, SpeechStarted | Heard)], events
+    mic = np.concatenate(hv.mic_log)
+    assert np.sqrt(np.mean(mic**2)) > 0.01  # the echo really was in the microphone
+    aec = EchoCanceller()  # the canceller alone, measured on the same signals
+    res = np.concatenate([aec.process(m, r) for m, r in zip(hv.mic_log, hv.ref_log, strict=True)])
+    half = len(mic) // 2
+    assert erle_db(mic[half:], res[half:]) > 20  # converged cancellation depth
+
+
+def test_player_speech_stops_the_character_within_200ms(models, tts):
+    player = ScriptedSpeech(tts, VoiceSettings("en-us", 165, 35),
+                            [ScriptedLine("Maren, stop. Tobias is freezing.", pause_before_s=3.0)], tail_s=6)
+    onset = player.spans[0][0]  # frame the player starts speaking
+    ear, mouth, hv = _session(models, tts, player=player.chunks())
+    with ear, mouth, hv:
+        events = hv.run(9.0)
+        ear.wait_idle(60)
+        events += drain(ear.events)
+    stopped = [e for e in events if isinstance(e, SpeakingInterrupted)]
+    assert len(stopped) == 1 and not any(isinstance(e, SpeakingDone) for e in events)
+    delay_s = (stopped[0].frame - onset) / EAR_RATE  # audio time: player onset -> line silent
+    print(f"barge-in stopped the line {delay_s * 1000:.0f} ms after the player began")
+    assert 0 < delay_s <= 0.200
+    assert stopped[0].words_spoken.startswith("Aye, friend.") and "rocks" in stopped[0].words_unspoken
+    heard = [e for e in events if isinstance(e, Heard)]
+    assert len(heard) == 1 and "stop" in heard[0].text.lower() and "freezing" in heard[0].text.lower()
+
+
+def test_transcript_echo_comparison():
+    assert echo_overlap("the spare oil is down in the cellar", [LINE]) == 1.0
+    assert echo_overlap("Tobias is freezing", [LINE]) < 0.5

@@ -1,0 +1,131 @@
+"""``xrstory ask SCENE_DIR CHARACTER TEXT``: one turn with a character, for people, scripts and CI.
+
+Loads the scene (and a save with --state), loads the model (the scene's LoRA adapter when its
+folder exists, or --adapter), asks, applies the reply's triggers through ``Story.apply`` (so
+refusals are real), and prints the reply, or with --json:
+
+    {"character", "reply": {"say", "emotion", "triggers", "fallback", "fallback_reason"},
+     "sentences": [...], "allowed_triggers": [...], "fired": [...],
+     "refused": [{"trigger", "reason"}], "beat_before", "beat_after",
+     "timings_ms": {"first_token", "first_sentence", "total", "prefill", "model_load"},
+     "tokens", "prompt_tokens", "cached_prompt_tokens", "prompt_dropped", "model": {...}}
+
+Exit codes: 0 ok, 2 bad input (scene, character, save, adapter), 3 the model failed to load.
+Torch and transformers are imported inside the command, so ``xrstory --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def _fail(message: str, code: int = 2) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
+def _adapter_for(scene, cli_adapter: Path | None) -> tuple[Path | None, str]:
+    """The adapter to load and a note about the choice (the scene's adapter may be missing)."""
+    if cli_adapter is not None:
+        if not cli_adapter.is_dir():
+            _fail(f"--adapter {cli_adapter}: folder not found")
+        return cli_adapter, f"adapter {cli_adapter} (--adapter)"
+    if scene.scene.adapter and scene.folder:
+        named = (Path(scene.folder) / scene.scene.adapter).resolve()
+        if named.is_dir():
+            return named, f"adapter {named} (named by the scene)"
+        note = f"scene names adapter {scene.scene.adapter} but {named} does not exist: using the base model"
+        print(f"warning: {note}", file=sys.stderr)
+        return None, note
+    return None, "base model (no adapter)"
+
+
+def ask(scene_dir: Annotated[Path, typer.Argument(help="scene folder (or scene.toml)")],
+        character: Annotated[str, typer.Argument(help="character id, e.g. maren")],
+        text: Annotated[str, typer.Argument(help="what the player says")],
+        state: Annotated[Path | None, typer.Option("--state", help="a save (JSON) to start from")] = None,
+        adapter: Annotated[Path | None, typer.Option("--adapter", help="LoRA adapter folder (PEFT)")] = None,
+        model: Annotated[str | None, typer.Option("--model", help="HF id, model folder or .gguf (default SmolLM2-135M)")] = None,
+        max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", min=8, help="reply length limit")] = 120,
+        out_state: Annotated[Path | None, typer.Option("--out-state", help="write the state after the turn here")] = None,
+        json_out: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False):
+    """Ask one character one thing; apply its triggers; print the reply (or JSON)."""
+    from xrstory.story import SaveError, SceneError, Story, load_scene, load_state, save_state
+
+    try:
+        scene = load_scene(scene_dir)
+    except SceneError as exc:
+        _fail("\n".join(str(i) for i in exc.issues))
+    except FileNotFoundError as exc:
+        _fail(str(exc))
+    if character not in {c.id for c in scene.characters}:
+        _fail(f"no character '{character}' in scene '{scene.scene.id}' "
+              f"(characters: {', '.join(c.id for c in scene.characters)})")
+    try:
+        story = Story(scene, load_state(state) if state else None)
+    except (SaveError, FileNotFoundError, ValueError, KeyError) as exc:
+        _fail(f"--state {state}: {exc}")
+    adapter_path, adapter_note = _adapter_for(scene, adapter)
+
+    from xrstory.mind.loader import ModelLoadError, ModelSpec, load_language_model
+    from xrstory.mind.mind import CharacterMind, MindConfig
+
+    try:
+        lm = load_language_model(ModelSpec(source=model, adapter=adapter_path))
+    except FileNotFoundError as exc:
+        _fail(str(exc))
+    except ModelLoadError as exc:
+        _fail(str(exc), 3)
+    with lm:
+        mind = CharacterMind(lm, scene, MindConfig(max_new_tokens=max_new_tokens))
+        history = story.state.conversation[-8:]
+        beat_before = story.state.beat
+        outcome = mind.ask(story, character, text, history=history)
+    reply, timings = outcome.reply, outcome.timings
+    fired, refused = [], []
+    for trig in reply.triggers:
+        result = story.apply(trig, by=character)
+        if result.fired:
+            fired.append(trig)
+        else:
+            refused.append({"trigger": trig, "reason": result.reason})
+    story.note_utterance("player", text)
+    story.note_utterance(character, reply.say)
+    if out_state is not None:
+        save_state(story.state, out_state)
+
+    if not json_out:
+        print(f"{scene.character(character).name} ({reply.emotion}): {reply.say}")
+        for trig in fired:
+            print(f"  fired: {trig}")
+        for r in refused:
+            print(f"  refused: {r['trigger']} ({r['reason']})")
+        print(f"  first sentence {timings.first_sentence_ms:.0f} ms, total {timings.total_ms:.0f} ms, "
+              f"{timings.tokens} tokens; {adapter_note}")
+        return
+    print(json.dumps({
+        "character": character,
+        "reply": {"say": reply.say, "emotion": reply.emotion, "triggers": list(reply.triggers),
+                  "fallback": reply.fallback, "fallback_reason": reply.fallback_reason},
+        "sentences": [s.text for s in outcome.sentences],
+        "allowed_triggers": outcome.allowed_triggers,
+        "fired": fired,
+        "refused": refused,
+        "beat_before": beat_before,
+        "beat_after": story.state.beat,
+        "timings_ms": {"first_token": round(timings.first_token_ms, 1),
+                       "first_sentence": round(timings.first_sentence_ms, 1),
+                       "total": round(timings.total_ms, 1), "prefill": round(timings.prefill_ms, 1),
+                       "model_load": round(lm.load_ms, 1)},
+        "tokens": timings.tokens,
+        "prompt_tokens": timings.prompt_tokens,
+        "cached_prompt_tokens": timings.cached_prompt_tokens,
+        "prompt_dropped": timings.extra.get("prompt_dropped", []),
+        "model": {"source": lm.source, "adapter": lm.adapter, "device": lm.device, "dtype": lm.dtype,
+                  "notes": lm.notes + [adapter_note]},
+    }, indent=2, ensure_ascii=False))

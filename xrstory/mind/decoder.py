@@ -1,0 +1,205 @@
+"""The constrained streaming decode loop, nanoGPT style: prefill, then one-token steps with the KV cache.
+
+    prefix KV (cached per key)  ->  prefill suffix  ->  loop: mask logits by the grammar, pick a
+    token (greedy, or seeded sampling), feed it; forced tokens (the grammar allows exactly one
+    continuation, e.g. '", "emotion": "') go through in one batched forward pass.
+
+The stable prompt prefix (a character's system message) is prefilled once and its KV cache kept;
+each turn crops the cache back to the prefix and prefills only the variable suffix.
+
+Close to the token limit the decoder steers ``say`` to close (prefers tokens that end the
+string), so a reply still completes and parses; ``DecodeResult.cut_at_limit`` says so.
+"""
+
+from __future__ import annotations
+
+import codecs
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from transformers import DynamicCache
+
+from xrstory.mind.grammar import ReplyGrammar
+from xrstory.mind.loader import LanguageModel
+from xrstory.mind.say_stream import SayStream
+
+
+@dataclass(frozen=True)
+class Sampling:
+    temperature: float = 0.0  # 0: greedy (deterministic, the default)
+    top_p: float = 1.0
+    seed: int = 0
+    # small models loop ("The lamp is burning. The lamp is burning. ..."): penalise tokens
+    # already generated in this reply (CTRL-style: positive logits divided, negative multiplied)
+    repetition_penalty: float = 1.3
+    max_sentences: int = 3  # after this many sentences of say, steer it to close
+
+
+@dataclass
+class DecodeResult:
+    text: str = ""  # the generated JSON
+    tokens: int = 0  # generated tokens (sampled + forced)
+    forced_tokens: int = 0  # tokens the grammar forced, fed without sampling
+    prompt_tokens: int = 0
+    cached_prompt_tokens: int = 0  # prefix tokens whose KV came from the cache
+    prefill_ms: float = 0.0  # suffix (and prefix when not cached) prefill, ms from start
+    first_token_ms: float = 0.0
+    total_ms: float = 0.0
+    mask_ms: float = 0.0  # total time spent computing and applying grammar masks
+    forward_ms: float = 0.0  # total time in the model's forward passes after prefill
+    complete: bool = False  # the grammar accepted the output (it parses)
+    cut_at_limit: bool = False  # say was steered to close early by the token limit
+    steps: list[float] = field(default_factory=list)  # ms per decode step (forward + mask + pick)
+
+
+@dataclass
+class _Prefix:
+    token_ids: tuple[int, ...]
+    cache: DynamicCache
+
+
+class ConstrainedDecoder:
+    """Decodes replies for one model; owns the per-key prefix caches. Not thread-safe: one worker."""
+
+    def __init__(self, lm: LanguageModel, grammar: ReplyGrammar | None = None, close_reserve: int = 10):
+        self.lm = lm
+        self.model = lm.model
+        vocab = self.model.get_output_embeddings().weight.shape[0]
+        self.grammar = grammar or ReplyGrammar(lm.tokenizer, vocab)
+        self.eos = set(lm.eos_token_ids)
+        self.close_reserve = close_reserve  # decode steps kept back to finish emotion and triggers
+        self._prefixes: dict[str, _Prefix] = {}
+        # tokens whose text starts with '"': how say is closed when the token limit nears
+        self._quote_start = torch.zeros(vocab, dtype=torch.bool)
+        self._wordy: set[int] = set()  # tokens holding a letter or digit (repetition penalty applies)
+        for tok_id in range(min(vocab, len(lm.tokenizer))):
+            piece = self.grammar.decode_bytes([tok_id])
+            if piece.startswith(b'"'):
+                self._quote_start[tok_id] = True
+            if any(chr(b).isalnum() for b in piece if b < 128) or any(b >= 128 for b in piece):
+                self._wordy.add(tok_id)
+
+    # -- the pieces ------------------------------------------------------------------------
+    def _forward(self, ids: Sequence[int], cache: DynamicCache) -> torch.Tensor:
+        """Feed ``ids`` after what ``cache`` holds; (V,) float32 logits of the last position."""
+        x = torch.tensor([list(ids)], dtype=torch.long, device=self.lm.device)  # (1, T)
+        out = self.model(input_ids=x, cache=cache, use_cache=True, logits_to_keep=1)
+        return out.logits[0, -1].float().cpu()  # (V,)
+
+    def prefix_cache(self, key: str, prefix_ids: Sequence[int]) -> tuple[DynamicCache, int]:
+        """A cache holding ``prefix_ids``: reused (cropped back) when the key's prefix is unchanged.
+
+        Returns (cache, number of prefix tokens that came from the cache)."""
+        prefix_ids = tuple(prefix_ids)
+        held = self._prefixes.get(key)
+        if held is not None and held.token_ids == prefix_ids:
+            extra = held.cache.get_seq_length() - len(prefix_ids)
+            if extra > 0:
+                held.cache.crop(-extra)  # drop the previous turn's suffix and reply
+            return held.cache, len(prefix_ids)
+        cache = DynamicCache(config=self.model.config)
+        self._forward(prefix_ids, cache)
+        self._prefixes[key] = _Prefix(prefix_ids, cache)
+        return cache, 0
+
+    def forget(self, key: str | None = None) -> None:
+        """Drop the cached prefix of ``key`` (all keys when None), e.g. after a persona edit."""
+        if key is None:
+            self._prefixes.clear()
+        else:
+            self._prefixes.pop(key, None)
+
+    def _pick(self, logits: torch.Tensor, sampling: Sampling, gen: torch.Generator) -> int:
+        if sampling.temperature <= 0:
+            return int(torch.argmax(logits))
+        probs = torch.softmax(logits / sampling.temperature, dim=-1)
+        if sampling.top_p < 1.0:
+            sorted_p, order = torch.sort(probs, descending=True)
+            keep = torch.cumsum(sorted_p, 0) - sorted_p < sampling.top_p  # always keeps the top token
+            probs = torch.zeros_like(probs).scatter_(0, order[keep], sorted_p[keep])
+        return int(torch.multinomial(probs, 1, generator=gen))
+
+    # -- the loop --------------------------------------------------------------------------
+    def stream(self, key: str, prefix_ids: Sequence[int], suffix_ids: Sequence[int], allowed_triggers: Sequence[str],
+               max_new_tokens: int = 160, sampling: Sampling = Sampling(),
+               should_stop: Callable[[], bool] | None = None) -> Iterator[tuple[str, DecodeResult]]:
+        """Yield (text delta, running result) per step; the last result has ``complete`` set.
+
+        ``should_stop`` is polled between steps (barge-in): when it returns True the loop ends
+        early with ``complete`` False.
+        """
+        t0 = time.perf_counter()
+        res = DecodeResult(prompt_tokens=len(prefix_ids) + len(suffix_ids))
+        matcher = self.grammar.matcher(allowed_triggers)
+        gen = torch.Generator().manual_seed(sampling.seed)
+        utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        say = SayStream()  # tracks whether the output is inside the say string
+        # the grammar forces the reply's opening ('{"say": "'): prefill it with the suffix
+        opening = list(matcher.compute_ff_tokens())
+        self.grammar.consume(matcher, opening)
+        with torch.inference_mode():
+            cache, res.cached_prompt_tokens = self.prefix_cache(key, prefix_ids)
+            logits = self._forward(list(suffix_ids) + opening, cache)  # (V,)
+            res.prefill_ms = (time.perf_counter() - t0) * 1000
+            if opening:
+                res.tokens = res.forced_tokens = len(opening)
+                res.text = utf8.decode(self.grammar.decode_bytes(opening))
+                say.feed(res.text)
+                yield res.text, res
+            sampled = 0
+            say_sentences = 0
+            generated: set[int] = set()  # tokens the model chose in this reply (repetition penalty)
+            while res.tokens < max_new_tokens + self.close_reserve:
+                if should_stop is not None and should_stop():
+                    break
+                t_step = time.perf_counter()
+                allowed = self.grammar.allowed_tokens(matcher)  # (V,) bool
+                near_limit = res.tokens >= max_new_tokens - self.close_reserve
+                enough = say_sentences + say.at_sentence_end >= sampling.max_sentences
+                if say.in_say and (near_limit or enough):
+                    # inside say, a token starting with '"' closes the string (elsewhere it opens one)
+                    closing = allowed & self._quote_start
+                    if closing.any():
+                        allowed = closing
+                        res.cut_at_limit = res.cut_at_limit or near_limit
+                if say.in_say and generated and sampling.repetition_penalty != 1.0:
+                    seen = torch.tensor(sorted(generated), dtype=torch.long)
+                    picked = logits[seen]
+                    logits[seen] = torch.where(picked > 0, picked / sampling.repetition_penalty,
+                                               picked * sampling.repetition_penalty)
+                logits.masked_fill_(~allowed, float("-inf"))
+                t_masked = time.perf_counter()
+                token = self._pick(logits, sampling, gen)
+                res.mask_ms += (t_masked - t_step) * 1000
+                if token in self.eos and matcher.is_accepting():
+                    res.complete = True
+                    break
+                self.grammar.consume(matcher, [token])
+                if say.in_say and token in self._wordy:
+                    generated.add(token)  # words only: punctuation and JSON syntax stay free to repeat
+                fed = [token] + list(matcher.compute_ff_tokens())  # forced continuation, if any
+                if len(fed) > 1:
+                    self.grammar.consume(matcher, fed[1:])
+                    res.forced_tokens += len(fed) - 1
+                res.tokens += len(fed)
+                sampled += 1
+                delta = utf8.decode(self.grammar.decode_bytes(fed))
+                res.text += delta
+                say_sentences += len(say.feed(delta))
+                if sampled == 1:
+                    res.first_token_ms = (time.perf_counter() - t0) * 1000  # first token the model chose
+                done = matcher.is_accepting() or matcher.is_stopped()
+                if not done:
+                    t_fwd = time.perf_counter()
+                    logits = self._forward(fed, cache)
+                    res.forward_ms += (time.perf_counter() - t_fwd) * 1000
+                res.steps.append((time.perf_counter() - t_step) * 1000)
+                res.total_ms = (time.perf_counter() - t0) * 1000
+                yield delta, res
+                if done:
+                    res.complete = matcher.is_accepting()
+                    break
+        res.total_ms = (time.perf_counter() - t0) * 1000
+        yield "", res

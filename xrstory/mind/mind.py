@@ -1,0 +1,159 @@
+"""A character's turn: prompt -> constrained stream -> sentences while generating -> one committed Reply.
+
+The runtime calls ``CharacterMind.respond`` from a worker thread and forwards its events:
+
+    ReplyStarted            (first token chosen by the model)
+    Sentence, Sentence, ... (complete sentences of ``say``, while the rest is still generated)
+    Reply                   (committed: say, emotion, triggers; triggers only now)
+    TurnTimings             (always last)
+
+Decoding is constrained to the triggers the story allows the character at the start of the
+turn; the caller applies the reply's triggers through ``Story.apply`` (which checks again).
+
+Run one turn:  .venv/bin/xrstory ask scenes/lighthouse maren "Can you light the stove?"
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+from xrstory.mind.decoder import ConstrainedDecoder, DecodeResult, Sampling
+from xrstory.mind.loader import LanguageModel
+from xrstory.mind.prompt import PromptBudget, plan_prompt, prompt_token_ids, render_prompt
+from xrstory.mind.reply import Reply, ReplyStarted, Sentence, TurnTimings, reply_from_json
+from xrstory.mind.say_stream import SayStream
+from xrstory.story.scene import Scene
+from xrstory.story.state import Story
+
+log = logging.getLogger(__name__)
+
+Moderator = Callable[[str], "str | None"]  # sentence -> text to release (maybe rewritten), or None to withhold
+TurnEvent = ReplyStarted | Sentence | Reply | TurnTimings
+
+
+@dataclass(frozen=True)
+class MindConfig:
+    max_new_tokens: int = 120  # generated tokens per reply before say is steered to close
+    sampling: Sampling = Sampling()
+    budget: PromptBudget = PromptBudget()
+
+
+@dataclass
+class TurnOutcome:
+    """Everything one turn produced (``CharacterMind.ask`` collects the events into this)."""
+
+    reply: Reply
+    timings: TurnTimings
+    sentences: list[Sentence] = field(default_factory=list)
+    allowed_triggers: list[str] = field(default_factory=list)
+
+
+class CharacterMind:
+    """Speaks for the characters of one scene with one loaded model (one worker thread)."""
+
+    def __init__(self, model: LanguageModel, scene: Scene, config: MindConfig | None = None):
+        self.lm = model
+        self.scene = scene
+        self.config = config or MindConfig()
+        self.decoder = ConstrainedDecoder(model)
+        self.decoder.grammar.warm_up(tuple(t.id for t in scene.triggers) or ("a_trigger",))
+        self._tokenizer = model.tokenizer
+
+    def _count_tokens(self, text: str) -> int:
+        return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def respond(self, story: Story, character_id: str, player_text: str, history: Iterable[object] = (),
+                memories: Iterable[str] = (), hints: Iterable[str] = (), *,
+                moderate: Moderator | None = None, should_stop: Callable[[], bool] | None = None,
+                on_event: Callable[[TurnEvent], None] | None = None) -> Iterator[TurnEvent]:
+        """One turn as a stream of events (see the module docstring); ``on_event`` also gets each."""
+        for event in self._turn(story, character_id, player_text, history, memories, hints, moderate, should_stop):
+            if on_event is not None:
+                on_event(event)
+            yield event
+
+    def ask(self, story: Story, character_id: str, player_text: str, **kwargs) -> TurnOutcome:
+        """``respond`` collected: the whole turn at once (CLI, tests, scripts)."""
+        sentences, reply, timings = [], None, None
+        for event in self.respond(story, character_id, player_text, **kwargs):
+            if isinstance(event, Sentence):
+                sentences.append(event)
+            elif isinstance(event, Reply):
+                reply = event
+            elif isinstance(event, TurnTimings):
+                timings = event
+        assert reply is not None and timings is not None  # _turn always ends with both
+        return TurnOutcome(reply, timings, sentences, list(timings.extra.get("allowed_triggers", [])))
+
+    def _turn(self, story: Story, character_id: str, player_text: str, history, memories, hints,
+              moderate: Moderator | None, should_stop) -> Iterator[TurnEvent]:
+        t0 = time.perf_counter()
+        character = self.scene.character(character_id)  # KeyError naming the scene
+        allowed = story.allowed_triggers(character_id)  # fixed for the whole turn
+        plan = plan_prompt(self.scene, story.state, character_id, player_text, list(history), list(memories),
+                           list(hints), allowed_triggers=allowed, budget=self.config.budget,
+                           count_tokens=self._count_tokens)
+        if plan.dropped:
+            log.info("prompt for %s: left out %s", character_id, "; ".join(plan.dropped))
+        prefix, suffix = render_prompt(self._tokenizer, plan.messages)
+        prefix_ids, suffix_ids = prompt_token_ids(self._tokenizer, prefix, suffix)
+        prompt_ms = (time.perf_counter() - t0) * 1000
+
+        say = SayStream()
+        released: list[str] = []
+        withheld = 0
+        index = 0
+        started = False
+        result = DecodeResult()
+        for delta, result in self.decoder.stream(character_id, prefix_ids, suffix_ids, allowed,
+                                                 self.config.max_new_tokens, self.config.sampling, should_stop):
+            if not started and result.first_token_ms:
+                started = True
+                yield ReplyStarted(character_id, t=time.monotonic())
+            texts = say.feed(delta) if delta else []
+            if say.closed:
+                tail = say.rest()
+                if tail:
+                    texts.append(tail)
+            for text in texts:
+                out = moderate(text) if moderate is not None else text
+                if out is None:
+                    withheld += 1
+                    continue
+                released.append(out)
+                yield Sentence(character_id, out, index, t=time.monotonic())
+                if index == 0:
+                    first_sentence_ms = (time.perf_counter() - t0) * 1000
+                index += 1
+
+        reply = self._commit(character, result, released, withheld)
+        total_ms = (time.perf_counter() - t0) * 1000
+        yield reply
+        yield TurnTimings(
+            prefill_ms=result.prefill_ms, first_token_ms=result.first_token_ms + prompt_ms,
+            first_sentence_ms=first_sentence_ms if index else 0.0, total_ms=total_ms,
+            tokens=result.tokens, prompt_tokens=result.prompt_tokens,
+            cached_prompt_tokens=result.cached_prompt_tokens,
+            extra={"allowed_triggers": allowed, "prompt_dropped": plan.dropped, "prompt_ms": prompt_ms,
+                   "forced_tokens": result.forced_tokens, "mask_ms": result.mask_ms,
+                   "forward_ms": result.forward_ms, "cut_at_limit": result.cut_at_limit,
+                   "complete": result.complete, "withheld_sentences": withheld, "raw": result.text})
+
+    def _commit(self, character, result: DecodeResult, released: list[str], withheld: int) -> Reply:
+        """The committed reply; triggers are read here, from the complete output only."""
+        if not result.complete:
+            line = character.fallback_lines[0] if character.fallback_lines else "..."
+            return Reply(character.id, " ".join(released) or line, "neutral", (), fallback=True,
+                         fallback_reason="stopped before the reply was complete")
+        parsed = reply_from_json(result.text, character.id)  # cannot fail: the grammar accepted it
+        say = " ".join(released)
+        if withheld:
+            return Reply(character.id, say or (character.fallback_lines or ["..."])[0], parsed.emotion, parsed.triggers,
+                         fallback=not say, fallback_reason=f"moderation withheld {withheld} sentence(s)")
+        if result.cut_at_limit:
+            return Reply(character.id, parsed.say, parsed.emotion, parsed.triggers,
+                         fallback_reason="say cut at the token limit")
+        return parsed

@@ -1,0 +1,198 @@
+"""A character mind on any OpenAI-compatible server (vLLM, llama.cpp server, Ollama, ``xrstory serve``).
+
+For many players sharing a GPU pool: the prompt is the same one the local mind builds
+(``prompt.build_messages``), the reply is constrained by the server's structured-output
+support (``response_format={"type": "json_schema", ...}`` with ``schema.reply_schema(allowed)``),
+and the answer streams back (``stream=true``) so sentences are released as they complete.
+
+Servers may ignore the schema, stop at the token limit, or fail. So every reply goes through
+``fallback.validate_reply`` (unknown or disallowed triggers dropped, bad output replaced by an
+in-character line) and, when a ``Moderator`` is given, through ``moderation.moderate_turn``;
+network and HTTP errors also end in the character's fallback line. ``respond`` never raises
+for anything the server does.
+
+Try it (with a server running, e.g. ``xrstory serve --port 8000``):
+  .venv/bin/python -m xrstory.mind.remote http://127.0.0.1:8000/v1 scenes/lighthouse maren "Light the stove?"
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from xrstory.mind.fallback import fallback_reply, validate_reply
+from xrstory.mind.moderation import Moderator, moderate_turn
+from xrstory.mind.prompt import build_messages
+from xrstory.mind.reply import Reply, ReplyStarted, Sentence, TurnTimings
+from xrstory.mind.say_stream import SayStream
+from xrstory.mind.schema import reply_schema
+from xrstory.story.scene import Scene
+from xrstory.story.state import Story
+
+log = logging.getLogger("xrstory.mind.remote")
+
+TurnEvent = ReplyStarted | Sentence | Reply | TurnTimings
+
+
+@dataclass(frozen=True)
+class RemoteConfig:
+    base_url: str  # e.g. "http://127.0.0.1:8000/v1" (the OpenAI client appends /chat/completions)
+    model: str = "xrstory"  # the server's model name (vLLM: the served model; Ollama: the tag)
+    api_key: str = "not-needed"  # local servers ignore it; the client insists on one
+    max_tokens: int = 160  # a 400-character say is ~100 tokens; the rest is JSON
+    temperature: float = 0.0  # greedy: the same turn gives the same reply (replays, tests)
+    timeout_s: float = 60.0  # per request, connect and read
+    max_triggers: int = 2
+
+    def __post_init__(self):
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ValueError(f"RemoteConfig.base_url must be an http(s) URL, got {self.base_url!r}")
+        if self.max_tokens < 1:
+            raise ValueError(f"RemoteConfig.max_tokens must be >= 1, got {self.max_tokens}")
+
+
+class RemoteMind:
+    """Speaks for the characters of one scene through a server. A context manager (it owns an
+    HTTP connection pool); safe to share between threads (the OpenAI client is)."""
+
+    def __init__(self, scene: Scene, config: RemoteConfig, moderator: Moderator | None = None):
+        from openai import OpenAI  # imported here: the story/render layers never need it
+
+        self.scene = scene
+        self.config = config
+        self.moderator = moderator
+        # max_retries=0: a turn is interactive; the fallback line beats a silent retry
+        self._client = OpenAI(base_url=config.base_url, api_key=config.api_key,
+                              timeout=config.timeout_s, max_retries=0)
+
+    def __enter__(self) -> RemoteMind:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def respond(self, story: Story, character_id: str, player_text: str, history: Iterable[object] = (),
+                memories: Iterable[str] = (), hints: Iterable[str] = (), *,
+                should_stop: Callable[[], bool] | None = None,
+                on_event: Callable[[TurnEvent], None] | None = None) -> Iterator[TurnEvent]:
+        """One turn, the same events as the local ``CharacterMind.respond``: ``ReplyStarted``,
+        ``Sentence``s, one ``Reply``, then ``TurnTimings``. ``should_stop()`` true ends the
+        stream early (barge-in); the reply is then a fallback, and nothing fires."""
+        character = self.scene.character(character_id)  # KeyError naming the scene
+        allowed = story.allowed_triggers(character_id)  # fixed for the whole turn
+        messages = build_messages(self.scene, story.state, character_id, player_text, history, memories,
+                                  hints, allowed_triggers=allowed)
+        events = self._stream(messages, allowed, character, should_stop)
+        if self.moderator is not None:
+            events = moderate_turn(events, self.moderator, character)
+        for event in events:
+            if on_event is not None:
+                on_event(event)
+            yield event
+
+    def _stream(self, messages: list[dict], allowed: list[str], character,
+                should_stop: Callable[[], bool] | None) -> Iterator[TurnEvent]:
+        from openai import APIError
+
+        cfg = self.config
+        timings = TurnTimings(extra={"allowed_triggers": allowed, "server": cfg.base_url})
+        t0 = time.monotonic()
+        schema = reply_schema(allowed, cfg.max_triggers)
+        say = SayStream()
+        raw: list[str] = []  # the server's text, exactly as sent
+        finish_reason: str | None = None
+        started = False
+        index = 0
+
+        def sentence(text: str) -> Sentence:
+            nonlocal index
+            if index == 0:
+                timings.first_sentence_ms = (time.monotonic() - t0) * 1000
+            index += 1
+            return Sentence(character.id, text, index - 1, time.monotonic())
+
+        try:
+            stream = self._client.chat.completions.create(
+                model=cfg.model, messages=messages, stream=True, max_tokens=cfg.max_tokens,
+                temperature=cfg.temperature, stream_options={"include_usage": True},
+                response_format={"type": "json_schema",
+                                 "json_schema": {"name": "reply", "schema": schema, "strict": True}})
+            with stream:
+                for chunk in stream:
+                    if chunk.usage is not None:  # the last chunk, when the server reports usage
+                        timings.prompt_tokens = chunk.usage.prompt_tokens or 0
+                        timings.tokens = chunk.usage.completion_tokens or 0
+                    if not chunk.choices:
+                        continue
+                    choice = chunk.choices[0]
+                    finish_reason = choice.finish_reason or finish_reason
+                    piece = choice.delta.content or ""
+                    if not piece:
+                        continue
+                    raw.append(piece)
+                    if not started:
+                        started = True
+                        timings.first_token_ms = (time.monotonic() - t0) * 1000
+                        yield ReplyStarted(character.id, time.monotonic())
+                    for text in self._feed(say, piece):
+                        yield sentence(text)
+                    if should_stop is not None and should_stop():
+                        finish_reason = "interrupted"
+                        break
+        except (APIError, OSError) as exc:
+            # connection refused, timeout, HTTP 4xx/5xx, a stream cut mid-way
+            timings.extra["error"] = f"{type(exc).__name__}: {exc}"
+            log.warning("remote mind at %s failed for '%s': %s", cfg.base_url, character.id, exc)
+            if not started:
+                yield ReplyStarted(character.id, time.monotonic())
+            yield fallback_reply(character, f"remote server error: {type(exc).__name__}: {exc}")
+            timings.total_ms = (time.monotonic() - t0) * 1000
+            yield timings
+            return
+        text = "".join(raw)
+        if say.closed and finish_reason not in ("length", "interrupted"):
+            tail = say.rest()  # the last words of say without an end mark
+            if tail:
+                yield sentence(tail)
+        if not started:
+            yield ReplyStarted(character.id, time.monotonic())
+        if finish_reason == "interrupted":
+            reply = fallback_reply(character, "interrupted before the reply was complete", text)
+        else:
+            reply = validate_reply(text, allowed, character, finish_reason=finish_reason)
+        yield reply
+        timings.total_ms = (time.monotonic() - t0) * 1000
+        timings.extra.update(finish_reason=finish_reason, raw=text, chunks=len(raw))
+        yield timings
+
+    @staticmethod
+    def _feed(say: SayStream, piece: str) -> list[str]:
+        try:
+            return say.feed(piece)
+        except ValueError as exc:  # e.g. a broken \u escape from a server that ignores schemas
+            log.warning("could not read say from the streamed reply (%s); no more sentences", exc)
+            say.feed = lambda _piece: []  # this stream is unreadable; validate_reply judges the text
+            return []
+
+
+def _main(argv: list[str]) -> None:
+    from xrstory.story import load_scene
+
+    if len(argv) != 4:
+        print("usage: python -m xrstory.mind.remote BASE_URL SCENE_DIR CHARACTER TEXT", file=sys.stderr)
+        raise SystemExit(2)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    scene = load_scene(argv[1])
+    with RemoteMind(scene, RemoteConfig(base_url=argv[0]), Moderator.for_scene(scene.folder)) as mind:
+        for ev in mind.respond(Story(scene), argv[2], argv[3]):
+            print(ev)
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1:])

@@ -1,0 +1,73 @@
+"""``xrstory run PLAYTHROUGH... [--report DIR]``: scripted headless sessions, exit 0 when every
+expectation holds, 1 when one fails, 2 when a script or scene is malformed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+
+def run(playthroughs: list[Path] = typer.Argument(..., help="playthrough scripts (.play)"),
+        report: Path = typer.Option(Path("reports/run"), "--report", help="report folder"),
+        adapter: str = typer.Option(None, "--adapter", help="LoRA adapter folder (default: the scene's)"),
+        base: str = typer.Option(None, "--model", help="base model: HF id/folder or .gguf (default: SmolLM2-135M)"),
+        remote: str = typer.Option(None, "--remote", help="OpenAI-compatible server URL instead of the local model"),
+        eye_size: str = typer.Option("256x256", "--eye-size", help="pixels per eye, WxH"),
+        fast: bool = typer.Option(False, "--fast", help="do not pace the frame loop to the wall clock"),
+        player: str = typer.Option(None, "--player", help="player id: keep a profile for personalization")):
+    """Run playthrough scripts headless with real speech, model and rendering; write reports."""
+    from xrstory.playthrough.console import ConversationPrinter
+    from xrstory.playthrough.runner import PlaythroughRunner
+    from xrstory.playthrough.script import PlaythroughSyntaxError, parse_playthrough
+    from xrstory.runtime.components import load_components
+    from xrstory.runtime.config import SessionConfig
+    from xrstory.story import SceneError, load_scene
+
+    console = Console()
+    err = Console(stderr=True)
+    try:
+        scripts = [parse_playthrough(p) for p in playthroughs]
+        scenes = {str(s.scene_dir): load_scene(s.scene_dir) for s in scripts}
+    except PlaythroughSyntaxError as exc:
+        err.print(f"[red]error[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    except SceneError as exc:
+        for issue in exc.issues:
+            err.print(f"[red]error[/red] {issue}", highlight=False)
+        raise typer.Exit(2) from None
+    try:
+        w, h = (int(v) for v in eye_size.lower().split("x"))
+    except ValueError:
+        err.print(f"[red]error[/red] --eye-size must be WxH, got '{eye_size}'")
+        raise typer.Exit(2) from None
+    failed = 0
+    scene = next(iter(scenes.values()))
+    with console.status("loading models…") as status:
+        components = load_components(scene, adapter=adapter, base_model=base,
+                                     progress=lambda m: status.update(m))
+    console.print(f"models loaded ({', '.join(f'{k} {v:.1f}s' for k, v in components.load_s.items())})"
+                  + (f"; adapter {components.adapter}" if components.adapter else "; base model, no adapter"))
+    with components:
+        for pt in scripts:
+            scene = scenes[str(pt.scene_dir)]
+            console.rule(f"{pt.name}: {pt.title}")
+            config = SessionConfig(scene_dir=pt.scene_dir, adapter=adapter, base_model=base, remote_url=remote,
+                                   eye_size=(w, h), realtime=not fast, player_id=player)
+            runner = PlaythroughRunner(components, config, report, on_event=ConversationPrinter(scene, console))
+            result = runner.run(pt)
+            from xrstory.playthrough.report import metrics_of
+
+            m = metrics_of(result)
+            v2v = m["voice_to_voice_ms"]["median"]
+            if result.passed:
+                console.print(f"[green]PASSED[/green] {pt.name} in {result.seconds:.0f} s; median voice-to-voice "
+                              f"{v2v} ms; report {report / pt.name / 'report.html'}")
+            else:
+                failed += 1
+                console.print(f"[red]FAILED[/red] {pt.name}: {len(result.failures)} expectation(s)")
+                for f in result.failures:
+                    console.print(f"  {f}", highlight=False)
+                console.print(f"  report {report / pt.name / 'report.html'}")
+    raise typer.Exit(1 if failed else 0)

@@ -1,0 +1,333 @@
+"""``SceneRenderer``: draws a story scene with ModernGL into framebuffers it is given.
+
+It takes a ``moderngl.Context`` it did not create (a headless EGL context, or the OpenXR
+backend's context wrapping swapchain textures) and draws ``views`` into ``targets``: one
+framebuffer per view, or one framebuffer with a viewport per view. Per frame::
+
+    renderer.update(story.state, frame.dt, speaking={"maren": 0.6}, subtitles={"maren": "Aye."})
+    renderer.draw(frame.views, frame.targets, ar_mode="opaque")
+
+Passes per view: opaque instanced meshes (one draw per mesh kind), sky, translucent meshes
+(sorted), light glows, subtitles. Everything writes premultiplied alpha, so ``ar_mode``
+"alpha_blend" (transparent clear, no sky) and "additive" (black clear, no sky) are what the
+OpenXR blend modes composite over passthrough. ``last_stats`` splits each frame's CPU time.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from xrstory.render.scene_model import ROW, SceneModel
+from xrstory.render.shaders import load_program
+from xrstory.render.subtitles import SubtitleLayer, billboard_axes
+from xrstory.render.view import View
+from xrstory.story.scene import Scene
+from xrstory.story.state import StoryState
+
+AR_MODES = ("opaque", "alpha_blend", "additive")
+MAX_DIR, MAX_POINT, MAX_SPOT = 4, 16, 4
+NEAR, FAR = 0.05, 100.0  # metres
+
+
+@dataclass
+class RenderStats:
+    """CPU time of the last ``draw`` (ms): all of it, and the part spent inside GL calls."""
+
+    draw_ms: float = 0.0
+    gl_call_ms: float = 0.0  # inside moderngl render/clear/write calls (driver work on llvmpipe)
+    update_ms: float = 0.0
+    draw_calls: int = 0
+
+    @property
+    def python_ms(self) -> float:
+        """Our own work: traversal, uniform packing, draw submission bookkeeping."""
+        return self.update_ms + self.draw_ms - self.gl_call_ms
+
+
+class _MeshGpu:
+    """One mesh kind on the GPU: vertices, indices, two instance buffers (opaque, translucent)."""
+
+    def __init__(self, ctx, program, data, capacity: int):
+        self.vbo = ctx.buffer(data.vertices.tobytes())
+        self.ibo = ctx.buffer(data.indices.astype(np.uint32).tobytes())
+        self.counts = [0, 0]
+        self.inst = [ctx.buffer(reserve=max(capacity, 1) * ROW * 4) for _ in range(2)]
+        fmt = "4f 4f 4f 4f 4f 4f 4f/i"
+        names = ("i_model0", "i_model1", "i_model2", "i_model3", "i_color", "i_emissive", "i_params")
+        self.vaos = [ctx.vertex_array(program, [(self.vbo, "3f 3f 3f", "in_position", "in_normal", "in_color"),
+                                                (buf, fmt, *names)], self.ibo, index_element_size=4)
+                     for buf in self.inst]
+
+    def upload(self, opaque: np.ndarray, clear: np.ndarray) -> None:
+        for i, rows in enumerate((opaque, clear)):
+            self.counts[i] = len(rows)
+            if len(rows):
+                self.inst[i].write(rows.tobytes())
+
+    def release(self) -> None:
+        for obj in (*self.vaos, *self.inst, self.vbo, self.ibo):
+            obj.release()
+
+
+class SceneRenderer:
+    def __init__(self, ctx, scene: Scene, state: StoryState | None = None,
+                 shaders_dir: str | Path | None = None, assets_dir: str | Path | None = None,
+                 srgb_encode: bool = True, exposure: float = 0.6, cloudiness: float | None = None):
+        self.ctx = ctx
+        self.scene = scene
+        self.model = SceneModel(scene, state)
+        self.srgb_encode = srgb_encode  # False for sRGB swapchain formats that encode themselves
+        self.exposure = exposure
+        self.cloudiness = cloudiness
+        self.last_stats = RenderStats()
+        self._head = np.asarray(scene.viewpoint().position, np.float32)
+        self._programs = [load_program(ctx, n, shaders_dir) for n in ("scene", "sky", "halo", "text")]
+        self.p_scene, self.p_sky, self.p_halo, self.p_text = self._programs
+        self._meshes = {kind: _MeshGpu(ctx, self.p_scene, data, len(self.model.rows[kind]))
+                        for kind, data in self.model.meshes.items()}
+        self._sky_vao = ctx.vertex_array(self.p_sky, [])
+        corners = np.array([-1, -1, 1, -1, 1, 1, -1, -1, 1, 1, -1, 1], np.float32)
+        self._halo_quad = ctx.buffer(corners.tobytes())
+        self._halo_inst = ctx.buffer(reserve=64 * 7 * 4)
+        self._halo_count = 0
+        self._halo_vao = ctx.vertex_array(self.p_halo, [(self._halo_quad, "2f", "in_corner"),
+                                                        (self._halo_inst, "4f 3f/i", "i_center", "i_color")])
+        atlas = None
+        if assets_dir is not None:
+            from xrstory.render.font import build_atlas
+            atlas = build_atlas(Path(assets_dir) / "fonts" / "DejaVuSans.ttf")
+        self.subtitles = SubtitleLayer(ctx, self.p_text, atlas)
+        self._us = {(id(p), n): p[n] for p in self._programs for n in p if hasattr(p[n], "write")}
+        self._translucent_kinds: set[str] = set()
+        self._mode_set: str | None = None
+        self._upload(self._head)
+
+    # -- per frame --------------------------------------------------------------------
+    def update(self, state: StoryState | None, dt: float, speaking: dict[str, float] | None = None,
+               subtitles: dict[str, str] | None = None, player_position=None, snap: bool = False) -> None:
+        """Animate towards ``state``: prop-state blends, mood, light levels, characters facing the
+        player while they speak (``speaking``: id -> voice envelope 0..1), subtitle texts."""
+        t0 = time.perf_counter()
+        if player_position is not None:
+            self._head = np.asarray(player_position, np.float32)
+        self.model.update(state, dt, speaking, self._head, snap)
+        self.subtitles.set_texts(subtitles or {})
+        self.last_stats.update_ms = (time.perf_counter() - t0) * 1e3
+
+    def _u_of(self, prog, name):
+        return self._us[(id(prog), name)]
+
+    def _upload(self, eye) -> None:
+        """Instance rows and glows to the GPU, only what changed (translucent rows are re-sorted
+        for the eye every frame)."""
+        model = self.model
+        kinds = set(model.dirty_kinds) | self._translucent_kinds
+        if model.dirty or self._translucent_kinds:
+            for kind, (opaque, clear) in model.batches(eye, kinds).items():
+                self._meshes[kind].upload(opaque, clear)
+                if len(clear):
+                    self._translucent_kinds.add(kind)
+                else:
+                    self._translucent_kinds.discard(kind)
+            model.dirty_kinds.clear()
+            model.dirty = False
+        if model.lights_dirty:
+            halos = model.halos()[:64]
+            self._halo_count = len(halos)
+            if len(halos):
+                self._halo_inst.write(halos.tobytes())
+
+    def _set_frame_uniforms(self, ar_mode: str) -> None:
+        u = self._u_of
+        sc, sky = self.p_scene, self.p_sky
+        u(sky, "u_time").value = float(self.model.time)
+        if ar_mode != self._mode_set:
+            u(sc, "u_blend_mode").value = AR_MODES.index(ar_mode)
+            self._mode_set = ar_mode
+        if not self.model.lights_dirty:
+            return  # lights, mood and exposure are as last frame: their uniforms still hold
+        self.model.lights_dirty = False
+        lights = self.model.lights()
+        mood = self.model.mood.current
+        dirs = lights.directional[:MAX_DIR]
+        pts = lights.point[:MAX_POINT]
+        spots = lights.spot[:MAX_SPOT]
+        u(sc, "u_n_dir").value = len(dirs)
+        u(sc, "u_n_point").value = len(pts)
+        u(sc, "u_n_spot").value = len(spots)
+        if dirs:
+            u(sc, "u_dir_direction").write(_pad([d for d, _ in dirs], MAX_DIR, 3))
+            u(sc, "u_dir_color").write(_pad([c for _, c in dirs], MAX_DIR, 3))
+        if pts:
+            u(sc, "u_point_position").write(_pad([(*p, r) for p, r, _ in pts], MAX_POINT, 4))
+            u(sc, "u_point_color").write(_pad([c for _, _, c in pts], MAX_POINT, 3))
+        if spots:
+            u(sc, "u_spot_position").write(_pad([(*p, r) for p, r, _, _, _ in spots], MAX_SPOT, 4))
+            u(sc, "u_spot_direction").write(_pad([(*d, c) for _, _, d, c, _ in spots], MAX_SPOT, 4))
+            u(sc, "u_spot_color").write(_pad([col for *_, col in spots], MAX_SPOT, 3))
+        u(sc, "u_ambient").write(mood.ambient.astype(np.float32).tobytes())
+        u(sc, "u_fog_color").write(mood.fog_color.astype(np.float32).tobytes())
+        u(sc, "u_fog_density").value = float(mood.fog_density)
+        u(sc, "u_exposure").value = self.exposure
+        u(sc, "u_srgb_encode").value = int(self.srgb_encode)
+        u(sky, "u_sky_top").write(mood.sky_top.astype(np.float32).tobytes())
+        u(sky, "u_sky_horizon").write(mood.sky_horizon.astype(np.float32).tobytes())
+        u(sky, "u_fog_color").write(mood.fog_color.astype(np.float32).tobytes())
+        cloud = self.cloudiness if self.cloudiness is not None else float(np.clip(mood.fog_density * 15, 0, 1))
+        u(sky, "u_cloudiness").value = cloud
+        u(sky, "u_exposure").value = self.exposure
+        u(sky, "u_srgb_encode").value = int(self.srgb_encode)
+        u(self.p_halo, "u_srgb_encode").value = int(self.srgb_encode)
+
+    def draw(self, views: list[View], targets: list, clear: tuple | None = None, ar_mode: str = "opaque",
+             viewports: list[tuple[int, int, int, int]] | None = None) -> None:
+        """Draw ``views`` into ``targets`` (moderngl framebuffers with depth).
+
+        ``targets``: one per view, or a single framebuffer shared by all views with
+        ``viewports`` (x, y, w, h) per view (default: side by side). ``clear``: colour to clear
+        to; by default the sky covers the background in "opaque" mode and AR modes clear to
+        transparent black. The eye position used for facing and sorting is the views' mean.
+        """
+        import moderngl
+
+        if ar_mode not in AR_MODES:
+            raise ValueError(f"ar_mode '{ar_mode}' is not one of {', '.join(AR_MODES)}")
+        if len(targets) not in (1, len(views)):
+            raise ValueError(f"draw got {len(views)} views and {len(targets)} targets: give one target per "
+                             "view, or one target with a viewport per view")
+        t0 = time.perf_counter()
+        gl_s = 0.0
+        calls = 0
+        ctx = self.ctx
+        self._head = np.mean([v.pose.position for v in views], axis=0).astype(np.float32)
+        self._upload(self._head)
+        self._set_frame_uniforms(ar_mode)
+        anchors = {cid: self.model.head_anchor(cid) for cid in self.subtitles.captions}
+        right, up = billboard_axes(self._head + np.array([0, 0, -1], np.float32), self._head)
+        if viewports is None and len(targets) == 1 and len(views) > 1:
+            w, h = targets[0].size
+            viewports = [(i * w // len(views), 0, w // len(views), h) for i in range(len(views))]
+        if clear is None and ar_mode != "opaque":
+            clear = (0.0, 0.0, 0.0, 0.0)
+        u = self._u_of
+        for i, view in enumerate(views):
+            fbo = targets[i] if len(targets) > 1 else targets[0]
+            vp = viewports[i] if viewports else (0, 0, *fbo.size)
+            view_proj = _projection(view.fov) @ _view_matrix(view.pose)  # (4, 4) float32, world -> clip
+            vp_bytes = view_proj.T.tobytes()  # column-major for GLSL
+            eye = np.asarray(view.pose.position, np.float32).tobytes()
+            g = time.perf_counter()
+            fbo.use()
+            ctx.viewport = vp
+            ctx.scissor = vp if viewports else None
+            fbo.depth_mask = True
+            if clear is not None:
+                fbo.clear(*clear, depth=1.0, viewport=vp)
+            else:
+                fbo.clear(depth=1.0, viewport=vp)
+            ctx.enable_only(moderngl.DEPTH_TEST | moderngl.BLEND)
+            ctx.depth_func = "<"
+            ctx.blend_func = moderngl.ONE, moderngl.ONE_MINUS_SRC_ALPHA
+            gl_s += time.perf_counter() - g
+            u(self.p_scene, "u_view_proj").write(vp_bytes)
+            u(self.p_scene, "u_eye").write(eye)
+            for mesh in self._meshes.values():
+                if mesh.counts[0]:
+                    g = time.perf_counter()
+                    mesh.vaos[0].render(instances=mesh.counts[0])
+                    gl_s += time.perf_counter() - g
+                    calls += 1
+            if ar_mode == "opaque" and clear is None:
+                inv = view.pose.matrix() @ _inverse_projection(view.fov)  # clip -> world
+                u(self.p_sky, "u_inv_view_proj").write(inv.T.tobytes())
+                u(self.p_sky, "u_eye").write(eye)
+                g = time.perf_counter()
+                ctx.depth_func = "<="
+                self._sky_vao.render(moderngl.TRIANGLES, vertices=3)
+                ctx.depth_func = "<"
+                gl_s += time.perf_counter() - g
+                calls += 1
+            g = time.perf_counter()
+            fbo.depth_mask = False  # translucent things and glows do not hide what is behind them
+            gl_s += time.perf_counter() - g
+            for mesh in self._meshes.values():
+                if mesh.counts[1]:
+                    g = time.perf_counter()
+                    mesh.vaos[1].render(instances=mesh.counts[1])
+                    gl_s += time.perf_counter() - g
+                    calls += 1
+            if self._halo_count:
+                u(self.p_halo, "u_view_proj").write(vp_bytes)
+                u(self.p_halo, "u_right").write(right.tobytes())
+                u(self.p_halo, "u_up").write(up.tobytes())
+                g = time.perf_counter()
+                ctx.blend_func = moderngl.ONE, moderngl.ONE
+                self._halo_vao.render(moderngl.TRIANGLES, vertices=6, instances=self._halo_count)
+                ctx.blend_func = moderngl.ONE, moderngl.ONE_MINUS_SRC_ALPHA
+                gl_s += time.perf_counter() - g
+                calls += 1
+            if self.subtitles.captions:
+                g = time.perf_counter()
+                ctx.disable(moderngl.DEPTH_TEST)  # subtitles stay readable in front of the scene
+                gl_s += time.perf_counter() - g
+                self.subtitles.draw(view_proj, anchors, self._head, self.srgb_encode)
+                calls += len(self.subtitles.captions)
+            fbo.depth_mask = True
+        ctx.scissor = None
+        self.last_stats.draw_ms = (time.perf_counter() - t0) * 1e3
+        self.last_stats.gl_call_ms = gl_s * 1e3
+        self.last_stats.draw_calls = calls
+
+    # -- queries ----------------------------------------------------------------------
+    def pick(self, origin, direction, interactive_only: bool = False) -> str | None:
+        """Prop or character id the ray (world, metres) hits first, or None."""
+        return self.model.pick(origin, direction, interactive_only)
+
+    def anchor(self, thing_id: str) -> np.ndarray:
+        """World position of a prop's centre or a character's face (for look-at), metres."""
+        return self.model.anchor(thing_id)
+
+    def release(self) -> None:
+        self.subtitles.release()
+        for mesh in self._meshes.values():
+            mesh.release()
+        for obj in (self._sky_vao, self._halo_vao, self._halo_quad, self._halo_inst, *self._programs):
+            obj.release()
+        self._meshes = {}
+
+    def __enter__(self) -> SceneRenderer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+@functools.lru_cache(maxsize=16)
+def _projection(fov) -> np.ndarray:
+    return fov.projection(NEAR, FAR)
+
+
+@functools.lru_cache(maxsize=16)
+def _inverse_projection(fov) -> np.ndarray:
+    return np.linalg.inv(fov.projection(NEAR, FAR).astype(np.float64)).astype(np.float32)
+
+
+def _view_matrix(pose) -> np.ndarray:
+    """World -> eye for a rigid pose: (R^T, -R^T p), without a general 4x4 inverse."""
+    r = pose.rotation_matrix()
+    m = np.eye(4, dtype=np.float32)
+    m[:3, :3] = r.T
+    m[:3, 3] = -(r.T @ np.asarray(pose.position, np.float32))
+    return m
+
+
+def _pad(rows, n: int, width: int) -> bytes:
+    out = np.zeros((n, width), np.float32)
+    if rows:
+        out[:len(rows)] = np.asarray(rows, np.float32)[:, :width]
+    return out.tobytes()

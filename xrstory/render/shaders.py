@@ -1,0 +1,97 @@
+"""Load GLSL programs by name from ``shaders/`` (``NAME.vert`` + ``NAME.frag``, GLSL 330 core).
+
+A compile or link error is raised as ``ShaderError`` naming the shader file and line, e.g.
+``shaders/scene.frag:42: error: 'foo' undeclared``, whatever the driver's own format.
+
+Run ``python -m xrstory.render.shaders`` to compile every shader in the folder on a headless
+EGL context and print the result.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+DEFAULT_SHADERS_DIR = Path(__file__).resolve().parents[2] / "shaders"
+
+# Mesa: "0:12(3): error: ..."; NVIDIA: "0(12) : error ..."; AMD/Intel: "ERROR: 0:12: ..."
+_LINE_PATTERNS = [re.compile(r"^\s*(?:ERROR:\s*)?\d+:(\d+)(?:\(\d+\))?:?\s*(.*)$"),
+                  re.compile(r"^\s*\d+\((\d+)\)\s*:\s*(.*)$")]
+
+
+class ShaderError(RuntimeError):
+    """A shader that failed to load, compile or link; ``.file`` and ``.line`` say where."""
+
+    def __init__(self, message: str, file: Path | None = None, line: int | None = None):
+        super().__init__(message)
+        self.file, self.line = file, line
+
+
+def _locate(driver_message: str, files: dict[str, Path]) -> tuple[Path | None, int | None, str]:
+    """Rewrite a driver's error log so each line names the shader file and line."""
+    stage = "fragment" if "fragment" in driver_message.lower()[:200] else "vertex"
+    path = files.get(stage)
+    first_file, first_line, out = None, None, []
+    for raw in driver_message.splitlines():
+        for pat in _LINE_PATTERNS:
+            m = pat.match(raw)
+            if m:
+                line = int(m.group(1))
+                out.append(f"{path}:{line}: {m.group(2).strip()}")
+                if first_line is None:
+                    first_file, first_line = path, line
+                break
+        else:
+            if raw.strip() and not set(raw.strip()) <= {"="} and raw.strip() not in (
+                    "vertex_shader", "fragment_shader", "GLSL Compiler failed"):
+                out.append(raw.strip())
+    return first_file, first_line, "\n".join(out)
+
+
+def load_program(ctx, name: str, shaders_dir: str | Path | None = None):
+    """Compile ``shaders_dir/NAME.vert`` and ``NAME.frag`` into a ``moderngl.Program``."""
+    import moderngl
+
+    folder = Path(shaders_dir) if shaders_dir else DEFAULT_SHADERS_DIR
+    files = {"vertex": folder / f"{name}.vert", "fragment": folder / f"{name}.frag"}
+    for stage, path in files.items():
+        if not path.is_file():
+            raise ShaderError(f"{path}: {stage} shader '{name}' not found in {folder}", path)
+    sources = {stage: path.read_text() for stage, path in files.items()}
+    try:
+        return ctx.program(vertex_shader=sources["vertex"], fragment_shader=sources["fragment"])
+    except moderngl.Error as exc:
+        text = str(exc)
+        # moderngl names the failing stage in its message; keep only that stage's file
+        lowered = text.lower()
+        if "fragment_shader" in lowered or "fragment shader" in lowered:
+            files = {"fragment": files["fragment"]}
+            files["vertex"] = files["fragment"]
+        elif "vertex_shader" in lowered or "vertex shader" in lowered:
+            files = {"vertex": files["vertex"], "fragment": files["vertex"]}
+        file, line, located = _locate(text, files)
+        if line is None:  # a link error has no line: name both files
+            raise ShaderError(f"{files['vertex']} + {files['fragment']}: {text.strip()}", None) from None
+        raise ShaderError(located, file, line) from None
+
+
+def available(shaders_dir: str | Path | None = None) -> list[str]:
+    folder = Path(shaders_dir) if shaders_dir else DEFAULT_SHADERS_DIR
+    return sorted(p.stem for p in folder.glob("*.vert") if (folder / f"{p.stem}.frag").is_file())
+
+
+if __name__ == "__main__":
+    import moderngl
+
+    ctx = moderngl.create_standalone_context(backend="egl", require=330)
+    ok = True
+    for shader in available(sys.argv[1] if len(sys.argv) > 1 else None):
+        try:
+            load_program(ctx, shader, sys.argv[1] if len(sys.argv) > 1 else None)
+            print(f"ok     {shader}")
+        except ShaderError as e:
+            ok = False
+            print(f"error  {e}")
+    ctx.release()
+    sys.exit(0 if ok else 1)

@@ -1,0 +1,92 @@
+"""The heavy parts a session needs, loaded once (with progress) and closed in reverse order.
+
+``xrstory run A B C`` shares one ``Components`` across playthroughs: the model, Whisper, the
+VAD, the embedder and the TTS engine load once per process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from xrstory.story.scene import Scene
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Components:
+    language_model: object  # mind.loader.LanguageModel
+    asr: object  # voice.asr.ASRBackend
+    vad_model: object
+    tts: object  # voice.tts.TTSBackend
+    embedder: object | None
+    adapter: str | None
+    load_s: dict[str, float] = field(default_factory=dict)
+    _stack: ExitStack = field(default_factory=ExitStack)
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def __enter__(self) -> Components:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def resolve_adapter(scene: Scene, adapter: str | None) -> str | None:
+    """An explicit adapter wins; else the scene's own adapter when its folder exists."""
+    if adapter:
+        if not Path(adapter).is_dir():
+            raise FileNotFoundError(f"adapter folder not found: {adapter}")
+        return adapter
+    if scene.scene.adapter and scene.folder:
+        path = (Path(scene.folder) / scene.scene.adapter).resolve()
+        if (path / "adapter_config.json").is_file():
+            return str(path)
+        log.warning("scene names adapter %s but it is not there; using the base model", path)
+    return None
+
+
+def load_components(scene: Scene, adapter: str | None = None, base_model: str | None = None,
+                    threads: int | None = None, progress=None, with_embedder: bool = True) -> Components:
+    """Load model, ASR, VAD, TTS and embedder. ``progress(message)`` is told about each step."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    say = progress or (lambda msg: None)
+    from xrstory.mind.loader import ModelSpec, load_language_model
+    from xrstory.voice.asr import load_asr
+    from xrstory.voice.tts import AutoTTS
+    from xrstory.voice.vad import load_silero
+
+    stack = ExitStack()
+    times: dict[str, float] = {}
+    adapter_path = resolve_adapter(scene, adapter)
+
+    def step(name, fn):
+        say(f"loading {name}")
+        t0 = time.perf_counter()
+        value = fn()
+        times[name] = round(time.perf_counter() - t0, 2)
+        say(f"loaded {name} in {times[name]:.1f} s")
+        return value
+
+    lm = step("language model" + (f" + adapter {Path(adapter_path).name}" if adapter_path else ""),
+              lambda: load_language_model(ModelSpec(source=base_model, adapter=adapter_path, threads=threads)))
+    stack.callback(lm.close)
+    asr = step("speech recognition (Whisper)", load_asr)
+    if hasattr(asr, "close"):
+        stack.callback(asr.close)
+    vad = step("voice activity (Silero)", load_silero)
+    tts = step("speech synthesis", AutoTTS)
+    stack.callback(tts.close)
+    embedder = None
+    if with_embedder:
+        from xrstory.mind.memory import load_embedder
+
+        embedder = step("sentence embeddings", load_embedder)
+    return Components(lm, asr, vad, tts, embedder, adapter_path, times, stack)

@@ -1,0 +1,27 @@
+"""Session configuration: one dataclass, built by the CLI or a playthrough; no global settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+
+@dataclass
+class SessionConfig:
+    scene_dir: Path
+    adapter: str | None = None  # None: the scene's adapter when its folder exists, else the base model
+    base_model: str | None = None  # None: the default GGUF; else an HF id/folder or a .gguf file
+    remote_url: str | None = None  # an OpenAI-compatible server instead of the local model
+    display: Literal["headless", "openxr"] = "headless"
+    eye_size: tuple[int, int] = (256, 256)
+    stereo: bool = True
+    realtime: bool = True  # pace the frame loop to wall-clock time (honest latencies)
+    seed: int = 0  # 0: greedy decoding
+    echo_gain: float = 0.3  # headless: how much of the characters' audio leaks into the microphone
+    max_turn_s: float = 120.0  # wall seconds to wait for a reply before a turn counts as failed
+    max_new_tokens: int = 96
+    player_id: str | None = None  # with a player id the director keeps a profile in data_dir
+    data_dir: Path | None = None
+    keep_audio: bool = True  # write the session's stereo mix (headless) to the report
+    threads: int | None = None  # torch threads for the model worker (None: torch's default)

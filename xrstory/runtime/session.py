@@ -1,0 +1,392 @@
+"""The session: one story, its workers, and the frame loop that ties them together.
+
+Each frame (headless: one 32 ms chunk of audio time; paced to the wall clock by default):
+  1. the microphone chunk (player audio + the room's echo of our own output) goes to the ear:
+     VAD inline (~1 ms), Whisper on the ear's worker thread;
+  2. events from the ear and the brain/speech workers are drained (never waited for): a heard
+     line becomes a turn for the brain; a committed reply's triggers go through ``Story.apply``;
+  3. the mixer renders this frame's audio (characters' voices placed in space, cues, ambience);
+  4. the renderer animates toward the story state and draws the views.
+Player speech while a character talks stops that character (barge-in); the interruption is
+noted in the conversation the model sees next.
+
+Run it through ``xrstory play`` (live) or ``xrstory run`` (scripted playthroughs).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from xrstory.playthrough.results import Capture
+from xrstory.runtime import events as ev
+from xrstory.runtime.config import SessionConfig
+from xrstory.runtime.turns import TurnLedger
+from xrstory.runtime.workers import (
+    BrainWorker,
+    MemoriesUpdated,
+    MindTimings,
+    SpeechWorker,
+    TurnRequest,
+)
+from xrstory.story.scene import PLAYER
+from xrstory.story.state import Story, StoryState
+
+log = logging.getLogger(__name__)
+
+EAR_RATE = 16_000
+CHUNK = 512  # samples at 16 kHz per frame: 32 ms, the VAD's window
+MIX_RATE = 48_000
+MIX_CHUNK = CHUNK * MIX_RATE // EAR_RATE  # 1536 samples at 48 kHz per frame
+
+
+class Session:
+    """Wires voice -> director -> mind -> TTS/mixer -> story -> render on a display's frame loop."""
+
+    def __init__(self, config: SessionConfig, components, scene, state: StoryState | None = None,
+                 display=None, on_event: Callable[[dict], None] | None = None, capture_dir: Path | None = None):
+        from xrstory.mind.memory import MemoryStore
+        from xrstory.mind.mind import CharacterMind, MindConfig
+        from xrstory.mind.moderation import Moderator
+        from xrstory.voice.cues import load_cue  # noqa: F401  (fail early if cues are missing)
+        from xrstory.voice.ear import Ear
+        from xrstory.voice.echo import AcousticPath, AcousticPathConfig, EchoCanceller
+        from xrstory.voice.mixer import Mixer
+
+        self.config = config
+        self.components = components
+        self.scene = scene
+        self.story = Story(scene, state)
+        self.display = display
+        self.on_event = on_event or (lambda e: None)
+        self.capture_dir = capture_dir
+        self.out: queue.Queue = queue.Queue()  # worker events -> frame loop
+        self.mixer = Mixer(ambient_gain=0.04)
+        self.ear = Ear(components.asr, components.vad_model, echo_canceller=EchoCanceller())
+        self.room = AcousticPath(AcousticPathConfig(gain=config.echo_gain))
+        self.moderator = Moderator.for_scene(scene.folder)
+        self.memory = (MemoryStore.load_from(self.story.state, components.embedder)
+                       if components.embedder is not None else None)
+        self.director = self._make_director()
+        mind_cfg = MindConfig(max_new_tokens=config.max_new_tokens)
+        if config.remote_url:
+            from xrstory.mind.remote import RemoteConfig, RemoteMind
+
+            self.mind = RemoteMind(RemoteConfig(base_url=config.remote_url), scene)
+        else:
+            self.mind = CharacterMind(components.language_model, scene, mind_cfg)
+        self.speech = SpeechWorker(components.tts, self.mixer, scene, self.out)
+        self.brain = BrainWorker(self.mind, scene, self.speech, self.out, memory=self.memory,
+                                 director=self.director, moderator=self.moderator)
+        self.ledger = TurnLedger()
+        self.events: list[dict] = []
+        self.captures: list[Capture] = []
+        self.frame_ms_idle: list[float] = []
+        self.frame_ms_busy: list[float] = []
+        self.audio_frame = 0  # 16 kHz samples since start
+        self.time = 0.0  # scene seconds
+        self._mic: deque[np.ndarray] = deque()  # pending player audio chunks (16 kHz)
+        self._script_line: tuple[str, int] = ("", 0)  # the scripted line being spoken (text, step line)
+        self._reference16 = np.zeros(CHUNK, np.float32)
+        self._mix_chunks: list[np.ndarray] = []
+        self._next_turn = 1
+        self._pending_heard: dict[int, tuple[str, int]] = {}  # utterance -> (script text, step line)
+        self._gaze_target: str | None = None
+        self._last_speaker: str | None = None
+        self._speaking: dict[str, float] = {}
+        self._subtitles: dict[str, str] = {}
+        self._subtitle_until: dict[str, float] = {}
+        self._active_turn: int | None = None  # turn whose reply is being generated or spoken
+        self._capture_next: list[str] = []
+        self._t0 = time.monotonic()
+        self.renderer = None
+
+    def _make_director(self):
+        from xrstory.director import Director, ProfileConfig, ProfileStore
+
+        if self.config.player_id is None:
+            return Director(self.story)
+        cfg = ProfileConfig(data_dir=self.config.data_dir) if self.config.data_dir else ProfileConfig()
+        self._profile = ProfileStore(cfg)
+        return Director(self.story, self._profile, self.config.player_id)
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def __enter__(self) -> Session:
+        self.speech.start()
+        self.brain.start()
+        self.ear.start()
+        if self.display is not None and self.renderer is None:
+            from xrstory.render.renderer import SceneRenderer
+
+            root = Path(__file__).resolve().parents[2]
+            self.renderer = SceneRenderer(self.display.ctx, self.scene, shaders_dir=root / "shaders",
+                                          assets_dir=root / "assets")
+            self.renderer.update(self.story.state, 0.0, snap=True)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.brain.close()
+        self.speech.close()
+        self.ear.close()
+        if getattr(self, "_profile", None) is not None:
+            self._profile.close()
+
+    # -- inputs ------------------------------------------------------------------------
+    def queue_player_audio(self, audio16: np.ndarray, text: str = "", step_line: int = 0) -> None:
+        """Player speech (16 kHz mono) that enters the microphone from the next frame on."""
+        for i in range(0, len(audio16), CHUNK):
+            part = audio16[i:i + CHUNK]
+            if len(part) < CHUNK:
+                part = np.pad(part, (0, CHUNK - len(part)))
+            self._mic.append(part.astype(np.float32))
+        self._script_line = (text, step_line)
+
+    def player_says_text(self, text: str, step_line: int = 0) -> int:
+        """The text-only path: the line goes straight to the director and the mind."""
+        t = time.monotonic()
+        return self._start_turn(text, text, step_line, spoken=False, t_speech_end=None, t_heard=t)
+
+    def press(self, target: str) -> None:
+        """The player points at ``target`` and presses select."""
+        prop = next((p for p in self.scene.props if p.id == target), None)
+        if prop is None or prop.press_trigger is None:
+            self._emit(ev.TriggerRefused(0, f"press:{target}", PLAYER, f"nothing happens when '{target}' is pressed"))
+            return
+        self._apply_triggers(0, (prop.press_trigger,), PLAYER)
+
+    def look_at_target(self, target: str | None) -> None:
+        self._gaze_target = target
+
+    @property
+    def busy(self) -> bool:
+        """Any worker doing something, or speech pending/playing."""
+        return (self.brain.busy or self.speech.busy or self.mixer.busy or bool(self._mic)
+                or self.ear.segmenter.in_speech or self.ear._pending > 0)
+
+    @property
+    def speaking(self) -> bool:
+        return bool(self.mixer.speaking)
+
+    # -- the turn ----------------------------------------------------------------------
+    def _addressee(self, text: str) -> str:
+        lowered = text.lower()
+        for c in self.scene.characters:
+            if c.name.lower() in lowered or c.id in lowered:
+                return c.id
+        if self._gaze_target and any(c.id == self._gaze_target for c in self.scene.characters):
+            return self._gaze_target
+        return self._last_speaker or self.scene.characters[0].id
+
+    def _start_turn(self, script_text: str, heard: str, step_line: int, spoken: bool,
+                    t_speech_end: float | None, t_heard: float) -> int:
+        turn = self._next_turn
+        self._next_turn += 1
+        character = self._addressee(heard)
+        self.ledger.open(turn, step_line, script_text, heard, character, spoken, t_speech_end, t_heard)
+        self._emit(ev.Heard(turn, heard, addressed=character, t=t_heard))
+        history = list(self.story.state.conversation[-8:])
+        self.story.note_utterance(PLAYER, heard)
+        director = self.director
+        self.brain.call(lambda: director.on_player_line(heard, character))
+        self.brain.submit(TurnRequest(turn, character, heard, self.story.state.model_copy(deep=True), history))
+        self._active_turn = turn
+        self._last_speaker = character
+        return turn
+
+    def _apply_triggers(self, turn: int, triggers, by: str) -> None:
+        rec = self.ledger.get(turn)
+        for trig in triggers:
+            result = self.story.apply(trig, by=by)
+            self.brain.call(lambda r=result, d=self.director: d.on_trigger(r))
+            if result.fired:
+                self._emit(ev.TriggerFired(turn, trig, by, result.beat_after))
+                if rec is not None:
+                    rec.fired.append(trig)
+                for cue in result.sounds:
+                    try:
+                        self.mixer.play_cue(cue)
+                    except Exception as exc:  # noqa: BLE001 - a missing cue is not worth a crash
+                        log.warning("sound cue %s: %s", cue, exc)
+                self._capture_next.append(f"trigger {trig}")
+                if result.ended:
+                    self._emit(ev.StoryEnded(result.ended))
+            else:
+                self._emit(ev.TriggerRefused(turn, trig, by, result.reason))
+                if rec is not None:
+                    rec.refused[trig] = result.reason
+
+    # -- events ------------------------------------------------------------------------
+    def _emit(self, event: ev.Event) -> None:
+        d = event.to_dict()
+        d["scene_time"] = round(self.time, 3)
+        self.events.append(d)
+        self.on_event(d)
+
+    def _handle_voice(self, v) -> None:
+        kind = type(v).__name__
+        if kind == "SpeechStarted":
+            self._emit(ev.PlayerSpeechStarted(self._next_turn, t=v.t))
+            if self.mixer.speaking or self.brain.busy:
+                self._barge_in()
+        elif kind == "SpeechEnded":
+            self._emit(ev.PlayerSpeechEnded(self._next_turn, t=v.t))
+        elif kind == "Heard":
+            if not v.text.strip():
+                return
+            script_text, step_line = self._script_text_for(v)
+            self._start_turn(script_text or v.text, v.text, step_line, True, v.t_end_of_speech, v.t_transcribed)
+        elif kind == "Rejected":
+            self.events.append({"event": "Rejected", "t": v.t, "reason": v.reason, "text": v.text,
+                                "scene_time": round(self.time, 3)})
+        elif kind == "SpeakingStarted":
+            turn = self.ledger.line_turn.get(v.line)
+            rec = self.ledger.get(turn) if turn else None
+            if rec is not None and rec.t_first_audio is None:
+                rec.t_first_audio = v.t
+            self._emit(ev.SpeakingStarted(turn or 0, v.character, t=v.t))
+        elif kind == "SpeakingDone":
+            turn = self.ledger.line_turn.get(v.line, 0)
+            self._emit(ev.SpeakingStopped(turn, v.character, t=v.t))
+        elif kind == "SpeakingInterrupted":
+            turn = self.ledger.line_turn.get(v.line, 0)
+            rec = self.ledger.get(turn)
+            if rec is not None:
+                rec.interrupted = True
+            spoken = v.words_spoken
+            # the model's context keeps what the player actually heard, marked as cut off
+            for u in reversed(self.story.state.conversation):
+                if u.speaker == v.character:
+                    u.text, u.interrupted = (spoken or u.text), True
+                    break
+            director = self.director
+            self.brain.call(lambda c=v.character: director.on_interruption(c))
+            self._emit(ev.SpeakingStopped(turn, v.character, interrupted=True,
+                                          words_spoken=len(spoken.split()), t=v.t))
+        elif kind == "SpeakingLevel":
+            self._speaking[v.character] = v.level
+
+    def _script_text_for(self, heard) -> tuple[str, int]:
+        # scripted sessions speak one line at a time: the heard text belongs to the last one queued
+        text, line = self._script_line
+        self._script_line = ("", 0)
+        return text, line
+
+    def _barge_in(self) -> None:
+        stopped = self.mixer.stop(character=None)
+        if self._active_turn is not None and self.brain.busy:
+            self.brain.interrupt()
+            self.speech.cancel(self._active_turn)
+        if stopped:
+            log.info("barge-in: stopped %d line(s)", len(stopped))
+
+    def _handle_worker(self, w) -> None:
+        if isinstance(w, ev.ReplyStarted):
+            rec = self.ledger.get(w.turn)
+            if rec is not None:
+                rec.t_first_token = w.t
+            self._emit(w)
+        elif isinstance(w, ev.SentenceReady):
+            rec = self.ledger.get(w.turn)
+            if rec is not None and rec.t_first_sentence is None:
+                rec.t_first_sentence = w.t
+            line = self.speech.line_id(w.turn, w.character)
+            self.ledger.line_turn[line] = w.turn
+            self._subtitles[w.character] = w.text
+            self._subtitle_until[w.character] = self.time + 2.0 + 0.35 * len(w.text.split())
+            self._emit(w)
+        elif isinstance(w, ev.ReplyDone):
+            rec = self.ledger.get(w.turn)
+            if rec is not None:
+                rec.t_reply_done = w.t
+                rec.say, rec.emotion, rec.triggers = w.say, w.emotion, list(w.triggers)
+                rec.fallback, rec.moderated = w.fallback, w.moderated
+            self.story.note_utterance(w.character, w.say)
+            self._emit(w)
+            director = self.director
+            self.brain.call(lambda: director.on_character_line(w.character, w.say))
+            if not w.fallback or w.triggers:
+                self._apply_triggers(w.turn, w.triggers, w.character)
+            self._capture_next.append(f"reply {w.turn} {w.character}")
+            if rec is not None and not w.fallback and not rec.t_first_sentence:
+                rec.t_first_sentence = w.t
+        elif isinstance(w, MemoriesUpdated):
+            self.story.state.memories = w.memories
+        elif isinstance(w, MindTimings):
+            self.events.append({"event": "MindTimings", "t": w.t, "turn": w.turn, "character": w.character,
+                                **w.timings})
+        else:
+            self._emit(w)
+
+    # -- the frame -----------------------------------------------------------------------
+    def tick(self, frame) -> None:
+        """One frame: audio in, events, audio out, render. Never waits on a worker."""
+        t_start = time.perf_counter()
+        busy = self.busy
+        # 1. microphone: the player's queued audio plus the room's echo of what we played
+        mic = self._mic.popleft() if self._mic else np.zeros(CHUNK, np.float32)
+        mic = mic + self.room.process(self._reference16)
+        for v in self.ear.feed(mic, self.audio_frame, reference=self._reference16):
+            if type(v).__name__ == "SpeechStarted":
+                self._handle_voice(v)
+        # 2. drain everything the workers produced since the last frame
+        while True:
+            try:
+                v = self.ear.events.get_nowait()
+            except queue.Empty:
+                break
+            if type(v).__name__ != "SpeechStarted":
+                self._handle_voice(v)
+        while True:
+            try:
+                w = self.out.get_nowait()
+            except queue.Empty:
+                break
+            self._handle_worker(w)
+        # 3. audio out for this frame
+        stereo, vevents = self.mixer.render(MIX_CHUNK, self.audio_frame)
+        for v in vevents:
+            self._handle_voice(v)
+        mono = stereo.mean(axis=1)
+        self._reference16 = mono.reshape(-1, 3).mean(axis=1).astype(np.float32)  # 48k -> 16k (box filter)
+        if self.config.keep_audio:
+            self._mix_chunks.append(stereo)
+        for c in list(self._speaking):
+            if c not in self.mixer.speaking:
+                self._speaking[c] = 0.0
+        for c, until in list(self._subtitle_until.items()):
+            if self.time > until and c not in self.mixer.speaking:
+                self._subtitles.pop(c, None)
+                self._subtitle_until.pop(c, None)
+        # 4. picture
+        if self.renderer is not None and frame is not None:
+            self.renderer.update(self.story.state, frame.dt, speaking=self._speaking, subtitles=self._subtitles,
+                                 player_position=frame.head.position)
+            if frame.should_render:
+                self.renderer.draw(frame.views, frame.targets)
+            for event in frame.input_events:
+                if getattr(event, "kind", None) is not None and event.kind.value == "select" and event.aim is not None:
+                    target = self.renderer.pick(event.aim.position, event.aim.forward(), interactive_only=True)
+                    if target:
+                        self.press(target)
+        self.audio_frame += CHUNK
+        self.time += CHUNK / EAR_RATE
+        ms = (time.perf_counter() - t_start) * 1000.0
+        (self.frame_ms_busy if busy else self.frame_ms_idle).append(ms)
+        if self._capture_next and self.display is not None and self.capture_dir is not None and frame is not None:
+            label = self._capture_next.pop(0)
+            path = self.capture_dir / f"frame_{len(self.captures):03d}.png"
+            self.display.capture(path)
+            self.captures.append(Capture(self.time, label, str(path)))
+            for rec in self.ledger.ordered():
+                if label.startswith(f"reply {rec.turn} ") and rec.capture is None:
+                    rec.capture = str(path)
+
+    def mix(self) -> np.ndarray:
+        """(n, 2) float32 at 48 kHz: everything the player heard this session."""
+        return np.concatenate(self._mix_chunks) if self._mix_chunks else np.zeros((0, 2), np.float32)

@@ -1,0 +1,219 @@
+"""The session's worker threads. The frame loop never waits on them: it puts requests on
+their queues and drains their events once per frame.
+
+- ``BrainWorker`` owns the director, the characters' memories and the mind: one turn at a time,
+  prompt -> constrained stream -> sentences (handed to the speech worker as they come) -> reply.
+- ``SpeechWorker`` owns the TTS engine: sentence by sentence into the spatial mixer, so the
+  first sentence plays while the rest is still being made.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from xrstory.runtime import events as ev
+from xrstory.story.scene import Scene
+from xrstory.story.state import Story, StoryState
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TurnRequest:
+    turn: int
+    character: str
+    text: str  # what the player said (as heard)
+    state: StoryState  # a snapshot: the worker never touches the live story
+    history: list = field(default_factory=list)  # story.state.Utterance items
+    nudge: str | None = None  # director's reason when this turn is a nudge, not a player line
+
+
+@dataclass(frozen=True)
+class MindTimings(ev.Event):
+    turn: int
+    character: str
+    timings: dict
+
+
+@dataclass(frozen=True)
+class MemoriesUpdated(ev.Event):
+    memories: dict
+
+
+class SpeechWorker:
+    """Text -> audio in each character's voice -> mixer lines. One thread, in order."""
+
+    def __init__(self, tts, mixer, scene: Scene, out: queue.Queue):
+        from xrstory.voice.tts import VoiceSettings
+
+        self.tts, self.mixer, self.scene, self.out = tts, mixer, scene, out
+        self._voices = {c.id: VoiceSettings.of(c.voice) for c in scene.characters}
+        self._jobs: queue.Queue = queue.Queue()
+        self._lines: dict[tuple[int, str], int] = {}  # (turn, character) -> mixer line id
+        self._cancelled: set[int] = set()
+        self._busy = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="speech", daemon=True)
+
+    def start(self) -> SpeechWorker:
+        self._thread.start()
+        return self
+
+    def line_id(self, turn: int, character: str) -> int:
+        """The mixer line of a turn (created on first use, from any thread)."""
+        key = (turn, character)
+        if key not in self._lines:
+            pos = self.scene.character(character).position
+            head = (pos[0], pos[1] + self.scene.character(character).appearance.height * 0.9, pos[2])
+            self._lines[key] = self.mixer.add_line(character, "", head)
+        return self._lines[key]
+
+    def say(self, turn: int, character: str, text: str) -> None:
+        self._jobs.put(("say", turn, character, text))
+
+    def end(self, turn: int, character: str) -> None:
+        self._jobs.put(("end", turn, character, ""))
+
+    def cancel(self, turn: int) -> None:
+        self._cancelled.add(turn)
+
+    @property
+    def busy(self) -> bool:
+        return self._busy.is_set() or not self._jobs.empty()
+
+    def close(self) -> None:
+        self._jobs.put(None)
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            kind, turn, character, text = job
+            self._busy.set()
+            try:
+                line = self.line_id(turn, character)
+                if kind == "end" or turn in self._cancelled:
+                    if kind == "end":
+                        self.mixer.finish(line)
+                    continue
+                spoken = self.tts.synthesize(text, self._voices[character])
+                self.mixer.append(line, spoken)
+            except Exception as exc:  # noqa: BLE001 - a broken TTS line must not end the session
+                log.exception("speech worker failed on %r", text)
+                self.out.put(ev.WorkerFailed("speech", f"{type(exc).__name__}: {exc}"))
+            finally:
+                self._busy.clear()
+
+
+class BrainWorker:
+    """Director, memory and mind on one thread; turns are processed one at a time."""
+
+    def __init__(self, mind, scene: Scene, speech: SpeechWorker, out: queue.Queue, memory=None,
+                 director=None, moderator=None):
+        self.mind, self.scene, self.speech, self.out = mind, scene, speech, out
+        self.memory, self.director, self.moderator = memory, director, moderator
+        self._jobs: queue.Queue = queue.Queue()
+        self._stop_turn = threading.Event()
+        self._busy = threading.Event()
+        self.moderated_turns: set[int] = set()
+        self._thread = threading.Thread(target=self._run, name="brain", daemon=True)
+
+    def start(self) -> BrainWorker:
+        self._thread.start()
+        return self
+
+    def submit(self, request: TurnRequest) -> None:
+        self._jobs.put(request)
+
+    def call(self, fn: Callable[[], object]) -> None:
+        """Run ``fn`` on this thread, in order with the turns (director bookkeeping, SQLite writes)."""
+        self._jobs.put(fn)
+
+    def interrupt(self) -> None:
+        """Stop generating the current turn (barge-in); its reply is then not committed."""
+        self._stop_turn.set()
+
+    @property
+    def busy(self) -> bool:
+        return self._busy.is_set() or not self._jobs.empty()
+
+    def close(self) -> None:
+        self._stop_turn.set()
+        self._jobs.put(None)
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            self._busy.set()
+            try:
+                if callable(job):
+                    job()
+                else:
+                    self._stop_turn.clear()
+                    self._turn(job)
+            except Exception as exc:  # noqa: BLE001 - reported to the loop, the session goes on
+                log.error("brain worker failed: %s", traceback.format_exc())
+                self.out.put(ev.WorkerFailed("brain", f"{type(exc).__name__}: {exc}"))
+                if not callable(job):
+                    self.speech.end(job.turn, job.character)
+            finally:
+                self._busy.clear()
+
+    def _moderate(self, turn: int) -> Callable[[str], str | None] | None:
+        if self.moderator is None:
+            return None
+
+        def check(text: str) -> str | None:
+            verdict = self.moderator.check(text)
+            if verdict.allowed:
+                return text
+            self.moderated_turns.add(turn)
+            log.warning("moderation withheld a line (%s): %r", verdict.reason, text)
+            return None
+
+        return check
+
+    def _turn(self, req: TurnRequest) -> None:
+        c = req.character
+        memories = self.memory.character(c).recall(req.text, k=3, skip_recent=2) if self.memory else []
+        hints = self.director.prompt_hints(c) if self.director else []
+        if req.nudge:
+            hints = [f"The player has stalled: gently steer them toward this: {self.director.goal()}"
+                     if self.director else req.nudge, *hints]
+        story = Story(self.scene, req.state)
+        first = True
+        for item in self.mind.respond(story, c, req.text, history=req.history, memories=memories, hints=hints,
+                                      moderate=self._moderate(req.turn), should_stop=self._stop_turn.is_set):
+            kind = type(item).__name__
+            if kind == "ReplyStarted":
+                self.out.put(ev.ReplyStarted(req.turn, c, t=item.t))
+            elif kind == "Sentence":
+                if first:
+                    self.speech.line_id(req.turn, c)
+                    first = False
+                self.speech.say(req.turn, c, item.text)
+                self.out.put(ev.SentenceReady(req.turn, c, item.text, item.index, t=item.t))
+            elif kind == "Reply":
+                self.speech.end(req.turn, c)
+                self.out.put(ev.ReplyDone(req.turn, c, item.say, item.emotion, tuple(item.triggers),
+                                          fallback=item.fallback, fallback_reason=item.fallback_reason,
+                                          moderated=req.turn in self.moderated_turns))
+                if self.memory is not None and not req.nudge:
+                    self.memory.character(c).add(req.text, item.say, t=time.monotonic())
+                    self.out.put(MemoriesUpdated(self.memory.to_state()))
+            elif kind == "TurnTimings":
+                self.out.put(MindTimings(req.turn, c, {
+                    "prefill_ms": item.prefill_ms, "first_token_ms": item.first_token_ms,
+                    "first_sentence_ms": item.first_sentence_ms, "total_ms": item.total_ms,
+                    "tokens": item.tokens, "prompt_tokens": item.prompt_tokens,
+                    "cached_prompt_tokens": item.cached_prompt_tokens}))

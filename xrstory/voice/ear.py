@@ -1,0 +1,258 @@
+"""The listening pipeline: microphone chunks -> (echo canceller) -> VAD -> ASR worker -> events.
+
+``Ear.feed(chunk, frame, reference)`` runs the echo canceller and the VAD inline (about 1 ms per
+32 ms chunk) and returns SpeechStarted / SpeechEnded at once, so a caller can react to barge-in in
+the same chunk; transcription happens on a worker thread that posts PartialTranscript and Heard to
+``ear.events`` (a ``queue.Queue`` the runtime drains each frame, never blocking).
+
+Modes: hands-free (the VAD decides) and push-to-talk (``ear.push_to_talk(True/False)`` brackets
+the utterance; the VAD is bypassed).
+
+Run: ``python -m xrstory.voice.ear FILE`` streams a file through the pipeline and prints events.
+"""
+
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from xrstory.voice.asr import ASRBackend
+from xrstory.voice.clock import CHUNK
+from xrstory.voice.echo import EchoCanceller, echo_overlap
+from xrstory.voice.events import (
+    EAR_RATE,
+    Heard,
+    PartialTranscript,
+    Rejected,
+    SpeechEnded,
+    SpeechStarted,
+    VoiceEvent,
+)
+from xrstory.voice.vad import Segment, Segmenter, SegmentStart, VADConfig
+
+
+@dataclass(frozen=True)
+class EarConfig:
+    partial_every_s: float | None = 1.0  # partial transcripts while speaking; None: off
+    echo_overlap_reject: float = 0.7  # reject transcripts whose words are mostly the characters' own
+    echo_window_s: float = 6.0  # how long after a character's line its words count as echo
+    echo_dominance: float = 0.55  # during playback, residual/mic RMS below this = echo, not player
+    echo_margin_db: float = 4.0  # during playback, the mic must be this much above the learned echo level
+    push_to_talk: bool = False
+
+
+class Ear:
+    """``with Ear(asr, vad_model) as ear: ear.feed(...)``; events arrive on ``ear.events``."""
+
+    def __init__(self, asr: ASRBackend, vad_model, vad: VADConfig | None = None,
+                 config: EarConfig | None = None, events: queue.Queue | None = None,
+                 echo_canceller: EchoCanceller | None = None) -> None:
+        self.asr = asr
+        self.config = config or EarConfig()
+        self.segmenter = Segmenter(vad_model, vad)
+        self.events: queue.Queue[VoiceEvent] = events if events is not None else queue.Queue()
+        self.aec = echo_canceller
+        self._jobs: queue.Queue = queue.Queue()
+        self._worker = threading.Thread(target=self._work, name="ear-asr", daemon=True)
+        self._utterance = 0
+        self._partial_due = 0
+        self._spoken: deque[tuple[int, str]] = deque(maxlen=32)  # (frame it ended, text) of characters
+        self._ptt_on = False
+        self._ptt_audio: list[np.ndarray] = []
+        self._ptt_start = 0
+        self._pending = 0  # jobs not yet finished (for wait_idle)
+        self._idle = threading.Condition()
+        self._started = False
+        self._echo_gain: float | None = None  # learned mic power / reference power while only echo plays
+        self._ref_powers: deque[float] = deque(maxlen=4)
+
+    # ---- lifecycle --------------------------------------------------------------------------
+    def __enter__(self) -> Ear:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def start(self) -> None:
+        if not self._started:
+            self._started = True
+            self._worker.start()
+
+    def close(self) -> None:
+        if self._started:
+            self._jobs.put(None)
+            self._worker.join(timeout=30)
+            self._started = False
+
+    def wait_idle(self, timeout: float = 60.0) -> bool:
+        """Block until every queued transcription is done (tests and offline transcription)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout)
+
+    # ---- inputs -----------------------------------------------------------------------------
+    def note_spoken(self, text: str, frame: int) -> None:
+        """A character said ``text`` (ending near ``frame``): its words count as echo for a while."""
+        self._spoken.append((frame, text))
+
+    def push_to_talk(self, pressed: bool, frame: int) -> list[VoiceEvent]:
+        now = time.monotonic()
+        out: list[VoiceEvent] = []
+        if pressed and not self._ptt_on:
+            self._ptt_on, self._ptt_audio, self._ptt_start = True, [], frame
+            self._utterance += 1
+            out.append(SpeechStarted(now, frame))
+        elif not pressed and self._ptt_on:
+            self._ptt_on = False
+            audio = np.concatenate(self._ptt_audio) if self._ptt_audio else np.zeros(0, np.float32)
+            out.append(self._ended(Segment(self._ptt_start, frame, audio), now))
+        for ev in out:
+            self.events.put(ev)
+        return out
+
+    def feed(self, chunk: np.ndarray, frame: int, reference: np.ndarray | None = None) -> list[VoiceEvent]:
+        """One (512,) float32 chunk of microphone audio at 16 kHz starting at ``frame``;
+        ``reference``: the same span of what the speakers played (16 kHz mono), for echo removal."""
+        if not self._started:
+            self.start()
+        mic = np.asarray(chunk, np.float32)
+        playing = reference is not None and bool(np.any(reference))
+        if self.aec is not None and reference is not None:
+            self.aec.adapting = not self.segmenter.in_speech  # freeze during double talk
+            residual = self.aec.process(mic, reference)
+        else:
+            residual = mic
+        if self.config.push_to_talk:
+            if self._ptt_on:
+                self._ptt_audio.append(residual)
+            return []
+        now = time.monotonic()
+        out: list[VoiceEvent] = []
+        if playing and not self.segmenter.in_speech and self._is_echo(mic, residual, reference):
+            residual = np.zeros_like(residual)  # our own voice: the VAD must not hear it
+        for ev in self.segmenter.process(residual, frame):
+            if isinstance(ev, SegmentStart):
+                self._utterance += 1
+                self._partial_due = ev.frame + int((self.config.partial_every_s or 0) * EAR_RATE)
+                out.append(SpeechStarted(now, ev.frame))
+            else:
+                out.append(self._ended(ev, now))
+        if (self.segmenter.in_speech and self.config.partial_every_s and frame >= self._partial_due
+                and self._pending == 0):
+            self._partial_due = frame + int(self.config.partial_every_s * EAR_RATE)
+            self._submit(("partial", self._utterance, np.concatenate(self.segmenter._seg), frame))
+        for ev in out:
+            self.events.put(ev)
+        return out
+
+    def flush(self, frame: int) -> list[VoiceEvent]:
+        """End of stream: close an open utterance."""
+        out = [self._ended(seg, time.monotonic()) for seg in self.segmenter.flush()]
+        for ev in out:
+            self.events.put(ev)
+        return out
+
+    def listen(self, chunks, start_frame: int = 0) -> int:
+        """Feed an iterable of (512,) chunks (a source), then flush; returns the end frame."""
+        frame = start_frame
+        for chunk in chunks:
+            self.feed(chunk, frame)
+            frame += CHUNK
+        self.flush(frame)
+        return frame
+
+    # ---- internals --------------------------------------------------------------------------
+    def _is_echo(self, mic: np.ndarray, residual: np.ndarray, reference: np.ndarray) -> bool:
+        """Double-talk decision for one chunk while the characters play. Echo if either
+        (a) the canceller removed most of the mic signal (it has converged and explains it), or
+        (b) the mic is not clearly louder than the echo level learned so far (covers the first
+        second, before the canceller converges)."""
+        mic_p = float(np.mean(mic.astype(np.float64) ** 2)) + 1e-12
+        # the echo of a word lingers for the path's length (reflections): compare with the loudest
+        # reference chunk of the last ~128 ms, not only the current one
+        self._ref_powers.append(float(np.mean(reference.astype(np.float64) ** 2)))
+        ref_p = max(self._ref_powers) + 1e-12
+        res_p = float(np.mean(residual.astype(np.float64) ** 2))
+        converged_explains = np.sqrt(res_p / mic_p) < self.config.echo_dominance
+        ratio = mic_p / ref_p
+        if self._echo_gain is None:
+            self._echo_gain = ratio
+        louder = ratio > self._echo_gain * 10 ** (self.config.echo_margin_db / 10)
+        echo = converged_explains or not louder
+        if echo:  # learn the echo level only from chunks judged to be echo alone
+            self._echo_gain = 0.9 * self._echo_gain + 0.1 * ratio
+        return echo
+
+    def _ended(self, seg: Segment, now: float) -> VoiceEvent:
+        ended = SpeechEnded(now, seg.end_frame, seg.start_frame, self._utterance, seg.forced_split, seg.audio)
+        if seg.too_short:
+            return Rejected(now, seg.end_frame, "too short", "", self._utterance)
+        self._submit(("final", ended))
+        return ended
+
+    def _submit(self, job) -> None:
+        with self._idle:
+            self._pending += 1
+        self._jobs.put(job)
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            try:
+                self._run_job(job)
+            except Exception as exc:  # noqa: BLE001 - reported as an event, the ear keeps listening
+                self.events.put(Rejected(time.monotonic(), 0, f"ASR failed: {type(exc).__name__}: {exc}"))
+            finally:
+                with self._idle:
+                    self._pending -= 1
+                    self._idle.notify_all()
+
+    def _run_job(self, job) -> None:
+        if job[0] == "partial":
+            _, utt, audio, frame = job
+            tr = self.asr.transcribe(audio)
+            if not tr.empty and utt == self._utterance:
+                self.events.put(PartialTranscript(time.monotonic(), frame, tr.text, utt))
+            return
+        ended: SpeechEnded = job[1]
+        tr = self.asr.transcribe(ended.audio)
+        t_done = time.monotonic()
+        if tr.empty:
+            self.events.put(Rejected(t_done, ended.frame, "; ".join(tr.dropped) or "no words", "", ended.utterance))
+            return
+        recent = [text for f, text in self._spoken if ended.start_frame - f < self.config.echo_window_s * EAR_RATE]
+        overlap = echo_overlap(tr.text, recent)
+        if recent and overlap >= self.config.echo_overlap_reject:
+            self.events.put(Rejected(t_done, ended.frame, f"echo of a character ({overlap:.0%} of words)",
+                                     tr.text, ended.utterance))
+            return
+        self.events.put(Heard(t_done, ended.frame, tr.text, tr.language, tr.confidence, ended.t, t_done,
+                              ended.start_frame, ended.utterance, ended.forced_split,
+                              tuple((w, float(a), float(b)) for w, a, b in tr.words)))
+
+
+def drain(q: queue.Queue) -> list[VoiceEvent]:
+    """Everything on an event queue right now, without blocking."""
+    out = []
+    while True:
+        try:
+            out.append(q.get_nowait())
+        except queue.Empty:
+            return out
+
+
+if __name__ == "__main__":
+    from xrstory.voice.asr import load_asr
+    from xrstory.voice.sources import FileSource
+    from xrstory.voice.vad import load_silero
+
+    with Ear(load_asr(), load_silero()) as ear:
+        ear.listen(FileSource(sys.argv[1]).chunks())
+        ear.wait_idle()
+        for ev in drain(ear.events):
+            print(ev)

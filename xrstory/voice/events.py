@@ -1,0 +1,111 @@
+"""Typed events the voice layer puts on its queues (the runtime reads them each frame).
+
+Every event carries two clocks:
+- ``t``: ``time.monotonic()`` when it was produced (wall latency per stage is measured from it);
+- ``frame``: audio time in samples of the 16 kHz listening clock (``AudioClock``), so headless
+  playthroughs are deterministic and can run faster than real time. ``audio_s`` converts it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+EAR_RATE = 16_000  # Hz; VAD and Whisper run at this rate, and event frames count these samples
+
+
+@dataclass(frozen=True)
+class VoiceEvent:
+    t: float  # time.monotonic(), seconds
+    frame: int  # audio time, samples at EAR_RATE
+
+    @property
+    def audio_s(self) -> float:
+        return self.frame / EAR_RATE
+
+
+# ---- listening (Ear) -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SpeechStarted(VoiceEvent):
+    """The VAD heard the player start speaking (frame = estimated onset)."""
+
+
+@dataclass(frozen=True)
+class PartialTranscript(VoiceEvent):
+    text: str = ""
+    utterance: int = 0  # which utterance this belongs to (counts SpeechStarted)
+
+
+@dataclass(frozen=True)
+class SpeechEnded(VoiceEvent):
+    """The VAD closed a speech segment. ``audio``: (n,) float32 at 16 kHz, what goes to ASR."""
+
+    start_frame: int = 0
+    utterance: int = 0
+    forced_split: bool = False  # True when cut because it grew past max_segment_s
+    audio: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32), repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Heard(VoiceEvent):
+    """A final transcript. ``continues``: the player is still speaking (a forced split)."""
+
+    text: str = ""
+    language: str = "en"
+    confidence: float = 0.0  # 0..1, exp(mean token log-probability)
+    t_end_of_speech: float = 0.0  # monotonic time the VAD closed the segment
+    t_transcribed: float = 0.0  # monotonic time the transcript was ready
+    start_frame: int = 0
+    utterance: int = 0
+    continues: bool = False
+    words: tuple[tuple[str, float, float], ...] = ()  # (word, start_s, end_s) within the segment
+
+
+@dataclass(frozen=True)
+class Rejected(VoiceEvent):
+    """A segment that was dropped instead of heard, and why (silence guard, echo, too short...)."""
+
+    reason: str = ""
+    text: str = ""
+    utterance: int = 0
+
+
+# ---- speaking (Mouth) ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SpeakingStarted(VoiceEvent):
+    character: str = ""
+    text: str = ""
+    line: int = 0  # id of the line (one per Mouth.say call)
+
+
+@dataclass(frozen=True)
+class SpeakingLevel(VoiceEvent):
+    """Envelope of a character's voice for lip/glow: rms 0..1 and the current viseme, if known."""
+
+    character: str = ""
+    level: float = 0.0
+    viseme: str = ""
+
+
+@dataclass(frozen=True)
+class SpeakingDone(VoiceEvent):
+    character: str = ""
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class SpeakingInterrupted(VoiceEvent):
+    """The player barged in. ``words_spoken``: the part of the line the player actually heard."""
+
+    character: str = ""
+    line: int = 0
+    words_spoken: str = ""
+    words_unspoken: str = ""
+
+
+@dataclass(frozen=True)
+class CuePlayed(VoiceEvent):
+    name: str = ""

@@ -1,0 +1,130 @@
+"""The speaking pipeline: lines -> sentences -> TTS worker -> mixer.
+
+``Mouth.say(character, text, voice, position)`` returns at once with a line id; a worker thread
+synthesises sentence by sentence and hands each to the mixer, so the first sentence plays while
+the rest is made. Sentences streamed from the model can be added with ``add_sentence`` /
+``end_line``. ``interrupt`` stops lines (barge-in); the mixer then reports SpeakingInterrupted with
+the words the player actually heard.
+
+Run: ``python -m xrstory.voice.mouth "Aye, friend. The lamp first." out.wav``
+"""
+
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+from xrstory.voice.mixer import Mixer
+from xrstory.voice.spatial import Vec3
+from xrstory.voice.tts import TTSBackend, VoiceSettings, split_sentences
+
+
+@dataclass
+class LineTimings:
+    """Wall-clock seconds (time.monotonic) of one line, for latency reports."""
+
+    t_requested: float
+    t_first_audio: float | None = None  # first sentence synthesised and queued in the mixer
+    sentences: int = 0
+    synth_s: list[float] = field(default_factory=list)
+
+
+class Mouth:
+    """``with Mouth(tts, mixer) as mouth: line = mouth.say(...)``."""
+
+    def __init__(self, tts: TTSBackend, mixer: Mixer) -> None:
+        self.tts = tts
+        self.mixer = mixer
+        self.timings: dict[int, LineTimings] = {}
+        self.texts: dict[int, str] = {}  # line id -> full text (the echo guard compares against it)
+        self._jobs: queue.Queue = queue.Queue()
+        self._cancelled: set[int] = set()
+        self._voices: dict[int, VoiceSettings] = {}
+        self._says_whole: dict[int, bool] = {}
+        self._worker = threading.Thread(target=self._work, name="mouth-tts", daemon=True)
+        self._worker.start()
+        self.errors: list[str] = []
+
+    def __enter__(self) -> Mouth:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._jobs.put(None)
+        self._worker.join(timeout=10)
+
+    def begin_line(self, character: str, voice: VoiceSettings, position: Vec3, text: str = "") -> int:
+        line = self.mixer.add_line(character, text, position)
+        self._voices[line] = voice
+        self.texts[line] = text
+        self._says_whole[line] = bool(text)
+        self.timings[line] = LineTimings(time.monotonic())
+        return line
+
+    def add_sentence(self, line: int, text: str) -> None:
+        if not self._says_whole.get(line):  # streamed sentences: the line's text grows
+            self.texts[line] = f"{self.texts.get(line, '')} {text}".strip()
+            self.mixer.set_text(line, self.texts[line])
+        self._jobs.put(("sentence", line, text))
+
+    def end_line(self, line: int) -> None:
+        self._jobs.put(("end", line, ""))
+
+    def say(self, character: str, text: str, voice: VoiceSettings, position: Vec3) -> int:
+        """Speak a whole line (split into sentences); returns the line id at once."""
+        line = self.begin_line(character, voice, position, text)
+        for sentence in split_sentences(text):
+            self.add_sentence(line, sentence)
+        self.end_line(line)
+        return line
+
+    def interrupt(self, character: str | None = None) -> list[int]:
+        """Stop what is playing (all characters, or one); pending sentences are dropped."""
+        stopped = self.mixer.stop(character=character)
+        self._cancelled.update(stopped)
+        return stopped
+
+    def wait_idle(self, timeout: float = 30.0) -> None:
+        """Block until every queued sentence is synthesised (tests, offline rendering)."""
+        done = threading.Event()
+        self._jobs.put(("flag", done, ""))
+        done.wait(timeout)
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            kind, line, text = job
+            if kind == "flag":
+                line.set()
+                continue
+            if line in self._cancelled:
+                continue
+            if kind == "end":
+                self.mixer.finish(line)
+                continue
+            t0 = time.monotonic()
+            try:
+                spoken = self.tts.synthesize(text, self._voices[line])
+            except Exception as exc:  # noqa: BLE001 - a bad voice must not kill the worker
+                self.errors.append(f"line {line}: {type(exc).__name__}: {exc}")
+                self.mixer.finish(line)
+                continue
+            self.mixer.append(line, spoken)
+            tm = self.timings[line]
+            tm.synth_s.append(time.monotonic() - t0)
+            tm.sentences += 1
+            if tm.t_first_audio is None:
+                tm.t_first_audio = time.monotonic()
+
+
+if __name__ == "__main__":
+    from xrstory.voice.duplex import render_lines
+    from xrstory.voice.tts import EspeakTTS
+
+    with EspeakTTS() as tts:
+        print(render_lines(tts, [("maren", sys.argv[1], VoiceSettings("en-gb", 150, 30), (-1.3, 0.0, -3.0))],
+                           sys.argv[2]))

@@ -1,0 +1,161 @@
+"""Voice activity: Silero VAD (from the ``silero-vad`` package) run chunk by chunk, turned into
+speech segments with an onset, a closing silence, a minimum length and a maximum length.
+
+``Segmenter.process(chunk)`` is synchronous and cheap (~1 ms per 32 ms chunk on a CPU core), so
+the listening worker calls it inline; that is what lets barge-in react within a chunk or two.
+
+Run: ``python -m xrstory.voice.vad FILE`` prints the speech segments of an audio file.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from xrstory.voice.clock import CHUNK
+from xrstory.voice.events import EAR_RATE
+
+
+@dataclass(frozen=True)
+class VADConfig:
+    threshold: float = 0.5  # speech probability that counts as speech
+    release: float = 0.35  # probability below which a chunk counts as silence (hysteresis)
+    onset_ms: int = 64  # this much consecutive speech opens a segment (barge-in reacts after it)
+    min_silence_ms: int = 450  # this much silence closes a segment
+    min_speech_ms: int = 250  # segments shorter than this are dropped (coughs, clicks)
+    pad_ms: int = 160  # audio kept before the onset and after the last speech chunk
+    max_segment_s: float = 8.0  # longer speech is split so ASR latency stays bounded
+    energy_floor_db: float = -55.0  # chunks quieter than this are never speech (dBFS)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.release <= self.threshold < 1:
+            raise ValueError(f"VADConfig: need 0 < release ({self.release}) <= threshold ({self.threshold}) < 1")
+        if self.max_segment_s < 1.0:
+            raise ValueError(f"VADConfig.max_segment_s must be >= 1 s, got {self.max_segment_s}")
+
+
+@dataclass(frozen=True)
+class SegmentStart:
+    frame: int  # onset, samples at 16 kHz
+
+
+@dataclass(frozen=True)
+class Segment:
+    start_frame: int
+    end_frame: int
+    audio: np.ndarray = field(repr=False)  # (n,) float32, 16 kHz, with padding
+    forced_split: bool = False
+    too_short: bool = False
+
+
+def load_silero():
+    """The Silero VAD model shipped inside the silero-vad package (TorchScript, CPU)."""
+    from silero_vad import load_silero_vad
+
+    return load_silero_vad()
+
+
+class Segmenter:
+    """Streams 512-sample chunks at 16 kHz through Silero and yields SegmentStart / Segment."""
+
+    def __init__(self, model, config: VADConfig | None = None) -> None:
+        import torch
+
+        self._torch = torch
+        self.model = model
+        self.config = config or VADConfig()
+        ms_per_chunk = 1000 * CHUNK / EAR_RATE
+        c = self.config
+        self._onset_chunks = max(1, round(c.onset_ms / ms_per_chunk))
+        self._silence_chunks = max(1, round(c.min_silence_ms / ms_per_chunk))
+        self._pad_chunks = max(0, round(c.pad_ms / ms_per_chunk))
+        self._max_chunks = int(c.max_segment_s * 1000 / ms_per_chunk)
+        self._floor = 10 ** (c.energy_floor_db / 20)
+        self.reset()
+
+    def reset(self) -> None:
+        self.model.reset_states()
+        self._pre: deque[np.ndarray] = deque(maxlen=self._pad_chunks + self._onset_chunks)
+        self._seg: list[np.ndarray] = []  # chunks of the open segment
+        self._probs: list[float] = []
+        self._seg_start = 0
+        self._run = 0  # consecutive speech chunks (before onset)
+        self._quiet = 0  # consecutive silent chunks (inside a segment)
+        self.in_speech = False
+        self.last_prob = 0.0
+
+    def probability(self, chunk: np.ndarray) -> float:
+        """Silero's speech probability of one (512,) float32 chunk (energy-gated)."""
+        with self._torch.no_grad():
+            p = float(self.model(self._torch.from_numpy(chunk), EAR_RATE).item())
+        rms = float(np.sqrt(np.mean(np.square(chunk))))
+        return p if rms >= self._floor else 0.0
+
+    def process(self, chunk: np.ndarray, frame: int) -> list[SegmentStart | Segment]:
+        """Feed one (512,) float32 chunk that starts at ``frame``; returns what happened."""
+        if chunk.shape != (CHUNK,):
+            raise ValueError(f"VAD chunk must be ({CHUNK},) float32 at 16 kHz, got {chunk.shape}")
+        chunk = chunk.astype(np.float32, copy=False)
+        p = self.last_prob = self.probability(chunk)
+        out: list[SegmentStart | Segment] = []
+        if not self.in_speech:
+            self._pre.append(chunk)
+            self._run = self._run + 1 if p >= self.config.threshold else 0
+            if self._run >= self._onset_chunks:
+                self.in_speech = True
+                self._seg = list(self._pre)
+                self._probs = [1.0] * len(self._seg)
+                self._seg_start = frame + CHUNK - len(self._seg) * CHUNK
+                self._quiet = 0
+                onset = frame + CHUNK - self._onset_chunks * CHUNK
+                out.append(SegmentStart(onset))
+            return out
+        self._seg.append(chunk)
+        self._probs.append(p)
+        self._quiet = self._quiet + 1 if p < self.config.release else 0
+        if self._quiet >= self._silence_chunks:
+            keep = len(self._seg) - self._quiet + self._pad_chunks  # trailing pad only
+            out.append(self._close(keep, forced=False))
+        elif len(self._seg) >= self._max_chunks:
+            out.append(self._split())
+        return out
+
+    def flush(self) -> list[Segment]:
+        """End of stream: close an open segment."""
+        if not self.in_speech:
+            return []
+        return [self._close(len(self._seg), forced=False)]
+
+    def _close(self, keep: int, forced: bool) -> Segment:
+        audio = np.concatenate(self._seg[:keep])
+        start = self._seg_start
+        speech_chunks = keep - self._pad_chunks * 2
+        too_short = speech_chunks * CHUNK < self.config.min_speech_ms * EAR_RATE / 1000
+        self.in_speech, self._run, self._seg, self._probs = False, 0, [], []
+        self._pre.clear()
+        return Segment(start, start + len(audio), audio, forced_split=forced, too_short=too_short)
+
+    def _split(self) -> Segment:
+        # cut at the least speech-like chunk of the last third, so words are not cut in half
+        n = len(self._seg)
+        lo = n - n // 3
+        cut = lo + int(np.argmin(self._probs[lo:])) + 1
+        audio = np.concatenate(self._seg[:cut])
+        seg = Segment(self._seg_start, self._seg_start + len(audio), audio, forced_split=True)
+        self._seg_start += len(audio)
+        self._seg, self._probs = self._seg[cut:], self._probs[cut:]
+        return seg
+
+
+if __name__ == "__main__":
+    from xrstory.voice.audio import read_audio
+
+    x = read_audio(sys.argv[1])
+    seg = Segmenter(load_silero())
+    for i in range(0, len(x) - CHUNK + 1, CHUNK):
+        for ev in seg.process(x[i:i + CHUNK], i):
+            print(ev if isinstance(ev, SegmentStart) else
+                  f"segment {ev.start_frame / EAR_RATE:.2f}-{ev.end_frame / EAR_RATE:.2f} s forced={ev.forced_split}")
