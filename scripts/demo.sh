@@ -7,4 +7,5 @@ cd "$ROOT"
 bash scripts/setup.sh
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 .venv/bin/xrstory validate scenes/lighthouse
-.venv/bin/xrstory info
+# The full arc of the demo story, spoken: TTS -> VAD -> Whisper -> model -> TTS -> mixer -> story -> render.
+exec .venv/bin/xrstory run scenes/lighthouse/playthroughs/full_arc.play --report reports/demo "$@"

@@ -66,6 +66,7 @@ def test_streams_sentences_of_a_constrained_reply_and_moderates_them(server, sce
     with RemoteMind(scene, RemoteConfig(base_url=server.base_url, max_tokens=160)) as mind:
         events = list(mind.respond(story, "maren", COLD))
     sentences, reply, timings = split(events)
+    print(f"maren: {reply} in {timings.total_ms:.0f} ms, {timings.tokens} tokens")
     assert not reply.fallback, reply.fallback_reason
     assert sentences and " ".join(sentences) == reply.say  # every word of say was streamed
     assert reply.emotion in EMOTIONS and set(reply.triggers) <= set(allowed)
@@ -130,7 +131,9 @@ def test_schema_ignoring_server_ends_in_fallback_and_fires_nothing(engine, scene
         events = list(mind.respond(Story(scene), "maren", "Light the great lamp right now!"))
     sentences, reply, timings = split(events)
     raw = json.loads(timings.extra["raw"])
-    assert raw["say"] == "" and raw["triggers"] == ["light_lamp", "launch_rockets"]  # what came back
+    # what came back: an empty say and two triggers Maren may not fire now (one she never may)
+    assert raw["say"] == "" and len(raw["triggers"]) == 2
+    assert set(raw["triggers"]) <= {"light_lamp", "launch_rockets"}
     assert sentences == [] and reply.fallback and reply.triggers == ()
     assert reply.say in scene.character("maren").fallback_lines
     assert "empty or missing 'say'" in reply.fallback_reason and "replaced by a fallback line" in caplog.text

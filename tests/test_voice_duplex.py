@@ -44,9 +44,9 @@ def _session(models, tts, player=None):
 def test_characters_own_voice_is_never_heard_as_the_player(models, tts):
     ear, mouth, hv = _session(models, tts)
     with ear, mouth, hv:
-        events = hv.run_until_quiet(max_seconds=20)
+        hv.run_until_quiet(max_seconds=20)
         ear.wait_idle(60)
-        events += drain(ear.events)
+        events = drain(ear.events)  # the session posts every event (mixer and ear) here
     assert any(isinstance(e, SpeakingDone) for e in events)  # the line played to its end
     assert not [e for e in events if isinstance(e, SpeechStarted | Heard)], events
     mic = np.concatenate(hv.mic_log)
@@ -63,9 +63,9 @@ def test_player_speech_stops_the_character_within_200ms(models, tts):
     onset = player.spans[0][0]  # frame the player starts speaking
     ear, mouth, hv = _session(models, tts, player=player.chunks())
     with ear, mouth, hv:
-        events = hv.run(9.0)
+        hv.run(9.0)
         ear.wait_idle(60)
-        events += drain(ear.events)
+        events = drain(ear.events)
     stopped = [e for e in events if isinstance(e, SpeakingInterrupted)]
     assert len(stopped) == 1 and not any(isinstance(e, SpeakingDone) for e in events)
     delay_s = (stopped[0].frame - onset) / EAR_RATE  # audio time: player onset -> line silent

@@ -82,6 +82,8 @@ app.command(name="say")(__import__("xrstory.voice.cli_voice", fromlist=["say"]).
 from xrstory.render.cli_render import render_command; app.command("render")(render_command)  # noqa: E402, E702, I001
 from xrstory.director.cli_profile import profile_app; app.add_typer(profile_app, name="profile")  # noqa: E402, E702, I001
 from xrstory.playthrough.cli_run import run; app.command("run")(run)  # noqa: E402, E702, I001
+from xrstory.bench.cli_bench import bench_command; app.command("bench")(bench_command)  # noqa: E402, E702, I001
+from xrstory.runtime.cli_play import play; app.command("play")(play)  # noqa: E402, E702, I001
 
 
 if __name__ == "__main__":

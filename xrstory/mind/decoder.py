@@ -4,8 +4,8 @@
     token (greedy, or seeded sampling), feed it; forced tokens (the grammar allows exactly one
     continuation, e.g. '", "emotion": "') go through in one batched forward pass.
 
-The stable prompt prefix (a character's system message) is prefilled once and its KV cache kept;
-each turn crops the cache back to the prefix and prefills only the variable suffix.
+The stable prompt prefix (a character's system message) is prefilled once and its KV cache kept
+(``kv.py``); each turn restores it and prefills only the variable suffix.
 
 Close to the token limit the decoder steers ``say`` to close (prefers tokens that end the
 string), so a reply still completes and parses; ``DecodeResult.cut_at_limit`` says so.
@@ -19,9 +19,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import torch
-from transformers import DynamicCache
 
 from xrstory.mind.grammar import ReplyGrammar
+from xrstory.mind.kv import make_backend
 from xrstory.mind.loader import LanguageModel
 from xrstory.mind.say_stream import SayStream
 
@@ -54,23 +54,19 @@ class DecodeResult:
     steps: list[float] = field(default_factory=list)  # ms per decode step (forward + mask + pick)
 
 
-@dataclass
-class _Prefix:
-    token_ids: tuple[int, ...]
-    cache: DynamicCache
-
-
 class ConstrainedDecoder:
     """Decodes replies for one model; owns the per-key prefix caches. Not thread-safe: one worker."""
 
-    def __init__(self, lm: LanguageModel, grammar: ReplyGrammar | None = None, close_reserve: int = 10):
+    def __init__(self, lm: LanguageModel, grammar: ReplyGrammar | None = None, close_reserve: int = 10,
+                 own_forward: bool = True):
         self.lm = lm
         self.model = lm.model
+        # own_forward: our Llama forward with a static KV cache when the architecture allows
+        self.backend = make_backend(lm.model, lm.device, prefer_runner=own_forward)
         vocab = self.model.get_output_embeddings().weight.shape[0]
         self.grammar = grammar or ReplyGrammar(lm.tokenizer, vocab)
         self.eos = set(lm.eos_token_ids)
         self.close_reserve = close_reserve  # decode steps kept back to finish emotion and triggers
-        self._prefixes: dict[str, _Prefix] = {}
         # tokens whose text starts with '"': how say is closed when the token limit nears
         self._quote_start = torch.zeros(vocab, dtype=torch.bool)
         self._wordy: set[int] = set()  # tokens holding a letter or digit (repetition penalty applies)
@@ -82,34 +78,9 @@ class ConstrainedDecoder:
                 self._wordy.add(tok_id)
 
     # -- the pieces ------------------------------------------------------------------------
-    def _forward(self, ids: Sequence[int], cache: DynamicCache) -> torch.Tensor:
-        """Feed ``ids`` after what ``cache`` holds; (V,) float32 logits of the last position."""
-        x = torch.tensor([list(ids)], dtype=torch.long, device=self.lm.device)  # (1, T)
-        out = self.model(input_ids=x, cache=cache, use_cache=True, logits_to_keep=1)
-        return out.logits[0, -1].float().cpu()  # (V,)
-
-    def prefix_cache(self, key: str, prefix_ids: Sequence[int]) -> tuple[DynamicCache, int]:
-        """A cache holding ``prefix_ids``: reused (cropped back) when the key's prefix is unchanged.
-
-        Returns (cache, number of prefix tokens that came from the cache)."""
-        prefix_ids = tuple(prefix_ids)
-        held = self._prefixes.get(key)
-        if held is not None and held.token_ids == prefix_ids:
-            extra = held.cache.get_seq_length() - len(prefix_ids)
-            if extra > 0:
-                held.cache.crop(-extra)  # drop the previous turn's suffix and reply
-            return held.cache, len(prefix_ids)
-        cache = DynamicCache(config=self.model.config)
-        self._forward(prefix_ids, cache)
-        self._prefixes[key] = _Prefix(prefix_ids, cache)
-        return cache, 0
-
     def forget(self, key: str | None = None) -> None:
         """Drop the cached prefix of ``key`` (all keys when None), e.g. after a persona edit."""
-        if key is None:
-            self._prefixes.clear()
-        else:
-            self._prefixes.pop(key, None)
+        self.backend.forget(key)
 
     def _pick(self, logits: torch.Tensor, sampling: Sampling, gen: torch.Generator) -> int:
         if sampling.temperature <= 0:
@@ -140,8 +111,8 @@ class ConstrainedDecoder:
         opening = list(matcher.compute_ff_tokens())
         self.grammar.consume(matcher, opening)
         with torch.inference_mode():
-            cache, res.cached_prompt_tokens = self.prefix_cache(key, prefix_ids)
-            logits = self._forward(list(suffix_ids) + opening, cache)  # (V,)
+            res.cached_prompt_tokens = self.backend.start(key, prefix_ids)
+            logits = self.backend.feed(list(suffix_ids) + opening)  # (V,)
             res.prefill_ms = (time.perf_counter() - t0) * 1000
             if opening:
                 res.tokens = res.forced_tokens = len(opening)
@@ -193,7 +164,7 @@ class ConstrainedDecoder:
                 done = matcher.is_accepting() or matcher.is_stopped()
                 if not done:
                     t_fwd = time.perf_counter()
-                    logits = self._forward(fed, cache)
+                    logits = self.backend.feed(fed)
                     res.forward_ms += (time.perf_counter() - t_fwd) * 1000
                 res.steps.append((time.perf_counter() - t_step) * 1000)
                 res.total_ms = (time.perf_counter() - t0) * 1000

@@ -77,6 +77,15 @@ def _history_line(item: object) -> HistoryLine:
     raise ValueError(f"history item {item!r}: expected Utterance, {{speaker, text}} or (speaker, text)")
 
 
+def neutralise(text: str) -> str:
+    """Defuse chat-template control markup in text from outside (player, memories, history).
+
+    "<|im_start|>system" typed by a player would otherwise be tokenized as the real special
+    token and open a fake system turn; "<|" and "|>" are broken apart so it stays plain text.
+    """
+    return text.replace("<|", "<").replace("|>", ">")
+
+
 def _approx_tokens(text: str) -> int:
     # without a tokenizer: ~3.5 characters per token for English BPE, rounded up (conservative)
     return int(len(text) / 3.5) + 1
@@ -190,7 +199,7 @@ def plan_prompt(scene: Scene, state: StoryState, character_id: str, player_text:
     allowed = list(allowed_triggers)
     dropped: list[str] = []
 
-    text = " ".join(player_text.split())  # ASR output may carry newlines; one line for the prompt
+    text = neutralise(" ".join(player_text.split()))  # ASR output may carry newlines: one line
     if not text:
         raise ValueError("player_text is empty")
     if len(text) > budget.max_player_chars:
@@ -198,12 +207,13 @@ def plan_prompt(scene: Scene, state: StoryState, character_id: str, player_text:
         text = text[: budget.max_player_chars].rstrip() + " ..."
 
     lines = [_history_line(h) for h in history]
-    if lines and lines[-1].speaker == PLAYER and lines[-1].text.strip() == player_text.strip():
+    lines = [HistoryLine(h.speaker, neutralise(" ".join(h.text.split())), h.interrupted) for h in lines]
+    if lines and lines[-1].speaker == PLAYER and lines[-1].text == text:
         lines = lines[:-1]  # the caller already noted this line in the conversation
     if len(lines) > budget.max_history_turns:
         dropped.append(f"{len(lines) - budget.max_history_turns} older conversation lines (turn limit)")
         lines = lines[-budget.max_history_turns:]
-    mems = [m for m in memories if m.strip()]
+    mems = [neutralise(m) for m in memories if m.strip()]
     if len(mems) > budget.max_memories:
         dropped.append(f"{len(mems) - budget.max_memories} less relevant memories (memory limit)")
         mems = mems[: budget.max_memories]

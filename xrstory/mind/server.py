@@ -37,7 +37,8 @@ class JsonEngine(Protocol):
     """What the server needs of a decoding engine (``server_engine.LocalJsonEngine`` fits)."""
 
     def generate_json(self, messages: list[dict], schema: dict | None, max_tokens: int,
-                      on_token: Callable[[str], None], temperature: float = 0.0): ...
+                      on_token: Callable[[str], None], temperature: float = 0.0,
+                      frequency_penalty: float = 0.0, presence_penalty: float = 0.0): ...
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,8 @@ class ChatRequest:
     schema: dict | None
     max_tokens: int
     temperature: float
+    frequency_penalty: float
+    presence_penalty: float
     stream: bool
     include_usage: bool
 
@@ -104,13 +107,19 @@ def parse_request(body: bytes, config: ServerConfig) -> ChatRequest:
         temperature = 0.0
     if not isinstance(temperature, int | float) or not 0 <= temperature <= 2:
         raise RequestError(f"temperature must be between 0 and 2, got {temperature!r}", "temperature")
+    penalties = {}
+    for name in ("frequency_penalty", "presence_penalty"):
+        value = data.get(name) or 0.0
+        if not isinstance(value, int | float) or not -2 <= value <= 2:
+            raise RequestError(f"{name} must be between -2 and 2, got {value!r}", name)
+        penalties[name] = float(value)
     if config.ignore_schema:
         schema = None
     elif config.force_schema is not None:
         schema = config.force_schema
     options = data.get("stream_options") or {}
     return ChatRequest(messages=messages, schema=schema, max_tokens=min(max_tokens, config.max_tokens_limit),
-                       temperature=float(temperature), stream=bool(data.get("stream", False)),
+                       temperature=float(temperature), **penalties, stream=bool(data.get("stream", False)),
                        include_usage=bool(isinstance(options, dict) and options.get("include_usage")))
 
 
@@ -164,7 +173,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _generate(self, req: ChatRequest, on_token: Callable[[str], None]):
         with self.server.lock:  # one generation at a time on the one model
             return self.server.engine.generate_json(req.messages, req.schema, req.max_tokens, on_token,
-                                                    req.temperature)
+                                                    req.temperature, req.frequency_penalty, req.presence_penalty)
 
     def _complete(self, req: ChatRequest, cid: str) -> None:
         from xrstory.mind.server_engine import SchemaError

@@ -114,7 +114,10 @@ class LocalJsonEngine:
 
     @torch.inference_mode()
     def generate_json(self, messages: list[dict], schema: dict | None, max_tokens: int,
-                      on_token: Callable[[str], None], temperature: float = 0.0) -> Generation:
+                      on_token: Callable[[str], None], temperature: float = 0.0,
+                      frequency_penalty: float = 0.0, presence_penalty: float = 0.0) -> Generation:
+        """Decode one reply; penalties as in the OpenAI API (logit -= count * frequency_penalty
+        + presence_penalty for each token already generated): small models loop without them."""
         t0 = time.perf_counter()
         matcher = self.matcher(schema) if schema is not None else None
         model, device = self.lm.model, self.lm.device
@@ -126,16 +129,19 @@ class LocalJsonEngine:
         generated = 0
         finish = "length"
         prefill_ms = 0.0
+        counts = torch.zeros(self.vocab_size)  # (V,) times each token was generated
         while generated < max_tokens:
             out = model(input_ids=torch.tensor([feed], device=device), use_cache=True, logits_to_keep=1,
                         **{self._cache_kwarg: cache})
             cache = getattr(out, self._cache_kwarg)
             if not prefill_ms:
                 prefill_ms = (time.perf_counter() - t0) * 1000
-            logits = out.logits[0, -1].float()  # (V,)
+            logits = out.logits[0, -1].float().cpu()  # (V,)
+            if frequency_penalty or presence_penalty:
+                logits -= counts * frequency_penalty + (counts > 0).float() * presence_penalty
             if matcher is not None:
                 fill_next_token_bitmask(matcher, self._bitmask, 0)
-                apply_token_bitmask_inplace(logits, self._bitmask.to(logits.device))
+                apply_token_bitmask_inplace(logits, self._bitmask)
             if temperature > 0:
                 token = int(torch.multinomial(torch.softmax(logits / temperature, -1), 1))
             else:
@@ -152,6 +158,7 @@ class LocalJsonEngine:
                 if ff and matcher.consume_tokens(ff):
                     tokens += ff
             generated += len(tokens)
+            counts[tokens] += 1
             text = utf8.decode(self.ll_tokenizer.decode_bytes(tokens))
             if text:
                 pieces.append(text)

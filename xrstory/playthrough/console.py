@@ -18,6 +18,8 @@ class ConversationPrinter:
         if kind == "Heard":
             c.print(f"{t} [bold cyan]Player[/bold cyan] → {self.names.get(e['addressed'], e['addressed'])}: "
                     f"{e['text']}", highlight=False)
+        elif kind == "PlayerPressed":
+            c.print(f"{t} [bold cyan]Player[/bold cyan] presses the {e['target']}", highlight=False)
         elif kind == "ReplyDone":
             extra = " [yellow](fallback)[/yellow]" if e.get("fallback") else ""
             c.print(f"{t} [bold magenta]{self.names.get(e['character'], e['character'])}[/bold magenta] "

@@ -153,7 +153,8 @@ class PlaythroughRunner:
                 if failure is not None:
                     result.failures.append(failure)
                     if self.on_event:
-                        self.on_event({"event": "ExpectationFailed", "line": step.line, "text": step.text,
+                        self.on_event({"event": "ExpectationFailed", "scene_time": session.time,
+                                       "line": step.line, "text": step.text,
                                        "expected": failure.expected, "actual": failure.actual})
 
     def _look(self, session, display, target: str | None, point) -> Iterator[None]:

@@ -118,3 +118,9 @@ class StoryEnded(Event):
 class WorkerFailed(Event):
     worker: str
     error: str
+
+
+@dataclass(frozen=True)
+class PlayerPressed(Event):
+    turn: int
+    target: str

@@ -68,6 +68,12 @@ class Session:
         self.capture_dir = capture_dir
         self.out: queue.Queue = queue.Queue()  # worker events -> frame loop
         self.mixer = Mixer(ambient_gain=0.04)
+        # Whisper spells the scene's names right when it is told them up front
+        names = ", ".join([c.name for c in scene.characters] + [p.name for p in scene.props if p.interactive and p.name])
+        if hasattr(components.asr, "config"):
+            from dataclasses import replace
+
+            components.asr.config = replace(components.asr.config, initial_prompt=f"{scene.scene.title}. {names}.")
         self.ear = Ear(components.asr, components.vad_model, echo_canceller=EchoCanceller())
         self.room = AcousticPath(AcousticPathConfig(gain=config.echo_gain))
         self.moderator = Moderator.for_scene(scene.folder)
@@ -152,13 +158,20 @@ class Session:
         t = time.monotonic()
         return self._start_turn(text, text, step_line, spoken=False, t_speech_end=None, t_heard=t)
 
-    def press(self, target: str) -> None:
-        """The player points at ``target`` and presses select."""
+    def press(self, target: str, step_line: int = 0) -> int:
+        """The player points at ``target`` and presses select: the prop's trigger is applied
+        as the player's (the story checks it like any other). Recorded as a turn without speech."""
+        turn = self._next_turn
+        self._next_turn += 1
+        self.ledger.open(turn, step_line, f"(presses {target})", "", "", False, None, time.monotonic())
+        self._emit(ev.PlayerPressed(turn, target))
         prop = next((p for p in self.scene.props if p.id == target), None)
         if prop is None or prop.press_trigger is None:
-            self._emit(ev.TriggerRefused(0, f"press:{target}", PLAYER, f"nothing happens when '{target}' is pressed"))
-            return
-        self._apply_triggers(0, (prop.press_trigger,), PLAYER)
+            self._emit(ev.TriggerRefused(turn, f"press:{target}", PLAYER, f"nothing happens when '{target}' is pressed"))
+            self.ledger.get(turn).refused[f"press:{target}"] = "nothing to press"
+            return turn
+        self._apply_triggers(turn, (prop.press_trigger,), PLAYER)
+        return turn
 
     def look_at_target(self, target: str | None) -> None:
         self._gaze_target = target
@@ -368,7 +381,7 @@ class Session:
             self.renderer.update(self.story.state, frame.dt, speaking=self._speaking, subtitles=self._subtitles,
                                  player_position=frame.head.position)
             if frame.should_render:
-                self.renderer.draw(frame.views, frame.targets)
+                self.renderer.draw(frame.views, frame.targets, ar_mode=getattr(self.display, "blend_mode", "opaque"))
             for event in frame.input_events:
                 if getattr(event, "kind", None) is not None and event.kind.value == "select" and event.aim is not None:
                     target = self.renderer.pick(event.aim.position, event.aim.forward(), interactive_only=True)

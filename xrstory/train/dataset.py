@@ -108,7 +108,14 @@ def read_dialogue(path: Path) -> list[tuple[int, DialogueLine]]:
 
 def build_examples(scene: Scene, path: Path) -> list[Example]:
     """Check the corpus against the scene and render every line into an Example."""
-    lines = read_dialogue(path)
+    return render_lines(scene, [(f"{path}:{n}", line) for n, line in read_dialogue(path)])
+
+
+def render_lines(scene: Scene, lines: list[tuple[str, DialogueLine]]) -> list[Example]:
+    """Check parsed lines (``("file:line", line)``) against the scene and render each into an Example.
+
+    Lines of one conversation must come in turn order: earlier lines are the later ones' history.
+    """
     problems: list[str] = []
     examples: list[Example] = []
     convo_history: dict[str, list[HistoryLine]] = {}
@@ -116,8 +123,7 @@ def build_examples(scene: Scene, path: Path) -> list[Example]:
     triggers = {t.id for t in scene.triggers}
     characters = {c.id for c in scene.characters}
     beats = {b.id for b in scene.beats}
-    for n, line in lines:
-        where = f"{path}:{n}"
+    for where, line in lines:
         bad = False
         if line.character not in characters:
             problems.append(f"{where}: unknown character '{line.character}'")
@@ -187,8 +193,14 @@ def split_examples(examples: list[Example], seed: int = 1234, fractions=(0.8, 0.
     )
 
 
-def load_splits(scene: Scene, seed: int = 1234) -> Splits:
-    return split_examples(build_examples(scene, Path(scene.folder) / "dialogue.jsonl"), seed=seed)
+def load_splits(scene: Scene, seed: int = 1234, transcripts: list[Path] | tuple = ()) -> Splits:
+    """The scene's ``dialogue.jsonl`` plus any playthrough transcripts, split by conversation."""
+    from xrstory.train.transcripts import read_transcript
+
+    lines = [(f"{p}:{n}", line) for p in [Path(scene.folder) / "dialogue.jsonl"] for n, line in read_dialogue(p)]
+    for t in transcripts:
+        lines += read_transcript(Path(t))[0]
+    return split_examples(render_lines(scene, lines), seed=seed)
 
 
 def _main(argv: list[str]) -> None:

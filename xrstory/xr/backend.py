@@ -13,13 +13,13 @@ generator that brackets begin/end of each frame, so the end cannot be skipped::
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Protocol
 
 from xrstory.render.view import Pose, View
 
 
-class InputKind(str, Enum):
+class InputKind(StrEnum):
     SELECT = "select"  # trigger / click on what the aim ray hits
     GRIP = "grip"
     PUSH_TO_TALK_DOWN = "push_to_talk_down"

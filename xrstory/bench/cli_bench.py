@@ -1,0 +1,71 @@
+"""``xrstory bench [--json] [--quick]``: run every benchmark part, print a table (or JSON), and
+append a summary to benchmarks/RESULTS.md.
+
+Exit codes: 0 every figure measured; 1 a part failed, timed out or left a figure unmeasured
+(targets not met do not fail the command: it measures, it does not judge); 2 bad input.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from xrstory.bench.options import DEFAULT_PLAY, DEFAULT_RESULTS, DEFAULT_SCENE, PARTS
+
+
+def bench_command(
+        json_out: bool = typer.Option(False, "--json", help="print the results as JSON on stdout"),
+        quick: bool = typer.Option(False, "--quick", help="fewer repeats and turns: under 2 minutes"),
+        results: Path = typer.Option(DEFAULT_RESULTS, "--results", help="markdown file the summary is appended to"),
+        append: bool = typer.Option(True, "--append/--no-append", help="append the summary to --results"),
+        out: Path = typer.Option(None, "--out", help="also write the JSON to this file"),
+        parts: list[str] = typer.Option(None, "--part", help=f"run only these parts ({', '.join(PARTS)})"),
+        repeats: int = typer.Option(None, "--repeats", help="repeats for the LLM and voice parts"),
+        turns: int = typer.Option(None, "--turns", help="spoken turns of the voice-to-voice playthrough"),
+        model: str = typer.Option(None, "--model", help="base model: HF id/folder or .gguf (default: SmolLM2-135M)"),
+        play: Path = typer.Option(DEFAULT_PLAY, "--play", help="the voice-to-voice playthrough script"),
+        scene: Path = typer.Option(DEFAULT_SCENE, "--scene", help="scene folder the benchmark runs in")):
+    """Benchmark the runtime: LLM decode, voice to voice, frame times, ASR/TTS, memory."""
+    from xrstory.bench.figures import missing_figures
+    from xrstory.bench.options import BenchOptions
+    from xrstory.bench.results_md import append_results
+    from xrstory.bench.run import run_bench
+    from xrstory.bench.table import print_table
+
+    err = Console(stderr=True)
+    console = err if json_out else Console()
+    unknown = [p for p in parts or [] if p not in PARTS]
+    if unknown:
+        err.print(f"[red]error[/red] --part {unknown[0]!r}: not a part (one of: {', '.join(PARTS)})")
+        raise typer.Exit(2)
+    for name, value in (("--repeats", repeats), ("--turns", turns)):
+        if value is not None and value < 1:
+            err.print(f"[red]error[/red] {name} must be >= 1, got {value}")
+            raise typer.Exit(2)
+    overrides = {k: v for k, v in (("repeats", repeats), ("turns", turns), ("model", model)) if v is not None}
+    overrides.update(play=play.resolve(), scene_dir=scene.resolve())
+    opts = BenchOptions.quick(**overrides) if quick else BenchOptions.full(**overrides)
+    try:
+        doc = run_bench(opts, tuple(parts) if parts else PARTS,
+                        progress=lambda msg: err.print(f"[dim]bench[/dim] {msg}", highlight=False))
+    except (FileNotFoundError, ValueError) as exc:
+        err.print(f"[red]error[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    text = json.dumps(doc, indent=2, default=str)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+    if json_out:
+        print(text)
+    else:
+        print_table(doc, console)
+    if append:
+        err.print(f"appended to {append_results(doc, results)}")
+    missing = missing_figures(doc) if not parts else []
+    failed = [n for n, p in doc["parts"].items() if p.get("status") not in ("ok", "not run")]
+    if missing or failed:
+        err.print(f"[red]incomplete[/red]: parts {failed or 'ok'}; unmeasured figures {missing or 'none'}")
+        raise typer.Exit(1)
