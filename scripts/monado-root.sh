@@ -13,6 +13,13 @@
 #                                        Debian 12: a private mount namespace with /dev, /proc,
 #                                        /sys, /tmp and the repo bind-mounted, then chroot)
 #   scripts/monado-root.sh mode          print "root" or "native"
+#   scripts/monado-root.sh host-python   print the host .venv's python when it can run inside the
+#                                        runtime (exit 1 with the reason when it cannot)
+#
+# The full app (torch, Whisper, TTS) runs inside the root with the HOST's .venv: glibc is backward
+# compatible, so binaries built on Debian 12 run on Debian 13. `run` bind-mounts the host Python's
+# installation (sys.base_prefix of .venv, e.g. ~/.pyenv/versions/3.11.7) read-only at the same
+# path, and the root carries the Debian libraries the app loads itself (APP_PKGS).
 #
 # Environment inside `run`: PYTHONPATH=<repo>, EGL_PLATFORM=surfaceless, XRT_COMPOSITOR_NULL=1,
 # SIMULATED_ENABLE=1, a fresh XDG_RUNTIME_DIR (mode 700) unless XDG_RUNTIME_DIR is passed in
@@ -28,6 +35,11 @@ APT_PKGS=(monado-service libopenxr1-monado libopenxr-loader1 mesa-vulkan-drivers
 # inside pyproject's ranges; cp313 wheels exist for all of them.
 WHEELS=(numpy==2.4.6 moderngl==5.13.0 glcontext==3.1.0 pyopenxr==1.1.6501 PyOpenGL==3.1.10
         pydantic==2.14.4 pillow==13.0.0 pygltflib==1.16.5 freetype-py==2.5.1 typer==0.29.2 rich==15.0.0)
+# What the full app (host .venv) loads from Debian that Monado's packages do not pull: libespeak-ng
+# (TTS, through ctypes) and the espeak-ng voice data. A layer of its own, installed into an existing
+# root with its own stamp, so adding it does not rebuild the root under concurrent runs.
+APP_PKGS=(espeak-ng libespeak-ng1)
+APP_STAMP_WANT="$(printf '%s\n' "${APP_PKGS[@]}" app-v1 | sha256sum | cut -c1-16)"
 STAMP_WANT="$(printf '%s\n' "${APT_PKGS[@]}" "${WHEELS[@]}" v3 | sha256sum | cut -c1-16)"
 
 log() { echo "[monado-root] $*" >&2; }
@@ -47,6 +59,16 @@ mirror() {
   echo "${m:-http://deb.debian.org/debian}"
 }
 
+# The host Python installation to bind into the root for the host .venv (empty when there is none
+# or it cannot be carried: a distribution Python in /usr would have to replace the root's own).
+host_python_prefix() {
+  [[ -x "$REPO/.venv/bin/python" ]] || return 0
+  local p
+  p="$("$REPO/.venv/bin/python" -c 'import os, sys; print(os.path.realpath(sys.base_prefix))' 2>/dev/null)" || return 0
+  case "$p" in /|/usr|/usr/local|"") return 0 ;; esac
+  echo "$p"
+}
+
 host_python() { if [[ -x "$REPO/.venv/bin/python" ]]; then echo "$REPO/.venv/bin/python"; else echo python3; fi; }
 
 download_wheels() {  # $1: folder
@@ -62,16 +84,32 @@ in_root() {
   local root="$1"; shift
   unshare --mount --fork --propagation private -- /bin/bash -c '
     set -e
-    root="$1"; repo="$2"; shift 2
+    root="$1"; repo="$2"; pyprefix="$3"; shift 3
     mount --rbind /dev "$root/dev"
     mount -t proc proc "$root/proc"
     mount --rbind /sys "$root/sys"
     mount --bind /tmp "$root/tmp"
     mkdir -p "$root$repo"
     mount --bind "$repo" "$root$repo"
+    if [[ -n "$pyprefix" ]]; then  # the host .venv'"'"'s interpreter and stdlib, read-only
+      mkdir -p "$root$pyprefix"
+      mount --bind -o ro "$pyprefix" "$root$pyprefix"
+    fi
     cp -L /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
     exec chroot "$root" "$@"
-  ' in_root "$root" "$REPO" "$@"
+  ' in_root "$root" "$REPO" "$(host_python_prefix)" "$@"
+}
+
+# Install APP_PKGS into the existing root (apt-get is idempotent); stamped apart from the root.
+build_app_layer() {
+  [[ "$(cat "$CACHE/stamp-app" 2>/dev/null || true)" == "$APP_STAMP_WANT" ]] && return 0
+  local t0=$SECONDS
+  log "apt-get install ${APP_PKGS[*]} into the root (for the host .venv's app)"
+  in_root "$ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
+    /bin/bash -c "apt-get update -qq && apt-get install -y -qq --no-install-recommends ${APP_PKGS[*]} && apt-get clean" \
+    >"$CACHE/apt-app.log" 2>&1 || { tail -20 "$CACHE/apt-app.log" >&2; log "apt-get failed; log: $CACHE/apt-app.log"; exit 1; }
+  echo "$APP_STAMP_WANT" >"$CACHE/stamp-app"
+  log "app layer ready in $((SECONDS - t0)) s"
 }
 
 build_root() {
@@ -99,7 +137,7 @@ build_root() {
 
 build_native() {
   local t0=$SECONDS missing=() p
-  for p in "${APT_PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  for p in "${APT_PKGS[@]}" "${APP_PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   if ((${#missing[@]})); then
     local sudo=""; [[ $(id -u) -ne 0 ]] && sudo="sudo"
     log "apt-get install ${missing[*]}"
@@ -116,13 +154,28 @@ build() {
   mkdir -p "$CACHE"
   exec 9>"$CACHE/.lock"
   flock 9  # two test runs at once: the second waits and then finds the stamp
-  if [[ "$(cat "$CACHE/stamp" 2>/dev/null || true)" == "$STAMP_WANT" ]]; then return 0; fi
-  if native; then build_native; else
-    [[ $(id -u) -eq 0 ]] || { log "building the Debian 13 root needs root (debootstrap, chroot)"; exit 1; }
-    command -v debootstrap >/dev/null || { log "debootstrap is missing: apt-get install debootstrap"; exit 1; }
-    build_root
+  if [[ "$(cat "$CACHE/stamp" 2>/dev/null || true)" != "$STAMP_WANT" ]]; then
+    if native; then build_native; else
+      [[ $(id -u) -eq 0 ]] || { log "building the Debian 13 root needs root (debootstrap, chroot)"; exit 1; }
+      command -v debootstrap >/dev/null || { log "debootstrap is missing: apt-get install debootstrap"; exit 1; }
+      rm -f "$CACHE/stamp-app"  # a new root has no app layer yet
+      build_root
+    fi
+    echo "$STAMP_WANT" >"$CACHE/stamp"
   fi
-  echo "$STAMP_WANT" >"$CACHE/stamp"
+  native || build_app_layer  # native: build_native installed APP_PKGS with the rest
+}
+
+# The host .venv's python, if it can run inside the runtime; else exit 1 saying why.
+host_python_in_runtime() {
+  local py="$REPO/.venv/bin/python"
+  [[ -x "$py" ]] || { log "no host .venv ($py): run scripts/setup.sh"; exit 1; }
+  if ! native && [[ -z "$(host_python_prefix)" ]]; then
+    log "the host .venv's Python lives in /usr (a distribution Python); the Debian 13 root cannot carry it" \
+        "next to its own. Make .venv from a Python with a prefix of its own (pyenv, uv) or use a Debian 13 host."
+    exit 1
+  fi
+  echo "$py"
 }
 
 run() {
@@ -149,6 +202,7 @@ run() {
 case "${1:-}" in
   build) build ;;
   run) shift; [[ $# -gt 0 ]] || { log "usage: $0 run CMD ..."; exit 2; }; run "$@" ;;
+  host-python) host_python_in_runtime ;;
   mode) if native; then echo native; else echo root; fi ;;
-  *) echo "usage: $0 build | run CMD ... | mode" >&2; exit 2 ;;
+  *) echo "usage: $0 build | run CMD ... | mode | host-python" >&2; exit 2 ;;
 esac

@@ -63,7 +63,7 @@ def split(events):
 def test_streams_sentences_of_a_constrained_reply_and_moderates_them(server, scene, caplog):
     story = Story(scene)
     allowed = story.allowed_triggers("maren")
-    with RemoteMind(scene, RemoteConfig(base_url=server.base_url, max_tokens=160)) as mind:
+    with RemoteMind(RemoteConfig(base_url=server.base_url, max_tokens=160), scene) as mind:
         events = list(mind.respond(story, "maren", COLD))
     sentences, reply, timings = split(events)
     print(f"maren: {reply} in {timings.total_ms:.0f} ms, {timings.tokens} tokens")
@@ -76,17 +76,19 @@ def test_streams_sentences_of_a_constrained_reply_and_moderates_them(server, sce
     for trig in reply.triggers:  # whatever it named is allowed now, so the story accepts it
         assert story.apply(trig, by="maren").fired
 
-    # The same turn again (greedy: the same words) with a word of the first sentence blocked:
-    # the sentence never reaches the caller, the turn ends in Maren's fallback, logged.
+    # The same turn again (greedy: the same words) with a word of the first sentence blocked,
+    # moderated as the runtime does (a sentence filter): that sentence never reaches the
+    # caller, the turn ends in Maren's fallback line, nothing fires, and it is logged.
     word = max(sentences[0].split(), key=len).strip(".,!?'\"")
     moderator = Moderator(ModerationConfig(classifier=False, builtin_lists=False, blocked={"test": [word]}))
     with caplog.at_level(logging.WARNING), \
-            RemoteMind(scene, RemoteConfig(base_url=server.base_url), moderator) as mind:
-        events = list(mind.respond(Story(scene), "maren", COLD))
+            RemoteMind(RemoteConfig(base_url=server.base_url), scene) as mind:
+        events = list(mind.respond(Story(scene), "maren", COLD, moderate=moderator.filter))
     sentences2, refused, _ = split(events)
-    assert all(word.lower() not in s.lower() for s in sentences2)
+    blocked = [s for s in sentences if not moderator.check(s).allowed]
+    assert blocked and sentences2 == [s for s in sentences if s not in blocked]
     assert refused.fallback and refused.say in scene.character("maren").fallback_lines
-    assert refused.triggers == () and refused.fallback_reason.startswith("moderation: test")
+    assert refused.triggers == () and refused.fallback_reason == f"moderation withheld {len(blocked)} sentence(s)"
     assert "refused by moderation" in caplog.text
 
 
@@ -115,6 +117,14 @@ def test_bad_request_is_a_clear_400(server):
     with OpenAI(base_url=server.base_url, api_key="x", max_retries=0) as client:
         with pytest.raises(BadRequestError, match="messages\\[0\\].content must be a string"):
             client.chat.completions.create(model="xrstory", messages=[{"role": "user", "content": None}])
+        with pytest.raises(BadRequestError, match="schema rejected: Pointer '/nowhere' does not exist"):
+            client.chat.completions.create(
+                model="xrstory", stream=True, messages=[{"role": "user", "content": "hi"}],
+                response_format={"type": "json_schema", "json_schema": {"name": "r", "schema": {
+                    "type": "object", "properties": {"a": {"$ref": "#/nowhere"}}}}})
+        with pytest.raises(BadRequestError, match="temperature must be between 0 and 2"):
+            client.chat.completions.create(model="xrstory", temperature=7,
+                                           messages=[{"role": "user", "content": "hi"}])
 
 
 def test_schema_ignoring_server_ends_in_fallback_and_fires_nothing(engine, scene, caplog):
@@ -126,7 +136,7 @@ def test_schema_ignoring_server_ends_in_fallback_and_fires_nothing(engine, scene
                      "minItems": 2, "maxItems": 2}},
         "required": ["say", "emotion", "triggers"], "additionalProperties": False}
     with ServedModel(engine, ServerConfig(port=0, force_schema=ignoring)) as bad, \
-            RemoteMind(scene, RemoteConfig(base_url=bad.base_url)) as mind, \
+            RemoteMind(RemoteConfig(base_url=bad.base_url), scene) as mind, \
             caplog.at_level(logging.WARNING):
         events = list(mind.respond(Story(scene), "maren", "Light the great lamp right now!"))
     sentences, reply, timings = split(events)
@@ -140,7 +150,7 @@ def test_schema_ignoring_server_ends_in_fallback_and_fires_nothing(engine, scene
 
 
 def test_reply_cut_at_the_token_limit_ends_in_fallback(server, scene):
-    with RemoteMind(scene, RemoteConfig(base_url=server.base_url, max_tokens=6)) as mind:
+    with RemoteMind(RemoteConfig(base_url=server.base_url, max_tokens=6), scene) as mind:
         _, reply, timings = split(list(mind.respond(Story(scene), "tobias", "Are you all right?")))
     assert timings.extra["finish_reason"] == "length"
     assert reply.fallback and "cut at the token limit" in reply.fallback_reason
@@ -151,7 +161,7 @@ def test_unreachable_server_ends_in_fallback(scene):
     with socket.socket() as s:  # a loopback port with nothing listening
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    with RemoteMind(scene, RemoteConfig(base_url=f"http://127.0.0.1:{port}/v1", timeout_s=5)) as mind:
+    with RemoteMind(RemoteConfig(base_url=f"http://127.0.0.1:{port}/v1", timeout_s=5), scene) as mind:
         _, reply, timings = split(list(mind.respond(Story(scene), "maren", COLD)))
     assert reply.fallback and reply.fallback_reason.startswith("remote server error: APIConnectionError")
     assert "error" in timings.extra

@@ -57,7 +57,7 @@ def scene():
 @pytest.fixture(scope="module")
 def mind(scene):
     with load_language_model(ModelSpec()) as lm:
-        yield CharacterMind(lm, scene, MindConfig(max_new_tokens=28))
+        yield CharacterMind(lm, scene, MindConfig(max_new_tokens=24))
 
 
 def story_at(scene, step: int) -> Story:

@@ -11,6 +11,8 @@ Run: .venv/bin/python -m pytest tests/test_openxr_monado.py   (first run builds 
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -18,7 +20,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "openxr_scenarios"))
 
-from host import build_runtime, scenario  # noqa: E402
+from host import REPO, build_runtime, host_python_in_runtime, scenario  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +118,44 @@ def test_no_runtime_gives_a_clear_message(monado_root, tmp_path):
     assert "service running" in r["service_down"]["message"]
 
 
+@pytest.mark.monado
+def test_play_command_runs_the_full_app_against_monado(monado_root, tmp_path):
+    """`xrstory play scenes/lighthouse --display openxr --frames 150` with the host .venv (models,
+    Whisper, TTS, embedder) inside the runtime, one typed line on stdin: the OpenXR lifecycle up to
+    FOCUSED and out through EXITING, and a save that loads. The reply itself is not checked here."""
+    python = host_python_in_runtime()
+    r = scenario("play", tmp_path, "--frames", "150", "--python", python, timeout=300)
+    log_tail = f"{r['stdout_tail']}\n{r['stderr_tail']}"
+    assert not r.get("timed_out") and r["app_exit_code"] == 0, log_tail
+    assert r["display"] == "openxr" and not r["headless_fallback"], log_tail
+    states = r["transitions"]
+    assert states[:5] == LIFECYCLE_UP, states
+    assert states[-3:] == CLEAN_EXIT_TAIL, states
+    assert r["typed_line_shown"], "the typed line reached the session"
+    assert r["save_exists"], log_tail
+    save = r["save"]  # loaded with xrstory.story.load_state inside the scenario
+    assert save["scene_id"] == "lighthouse"
+    assert save["conversation"][:1] == [["player", "Maren, please light the stove."]], save["conversation"]
+    assert any("(session EXITING)" in line for line in r["saved_lines"]), r["saved_lines"]
+    assert r["monado_exit"] == 0 and r["monado_errors"] == [], r["monado_errors"][:5]
+
+
 # -- host-only: no runtime needed ---------------------------------------------------------
+
+def test_play_openxr_without_runtime_exits_2_before_loading_models(tmp_path):
+    """`xrstory play --display openxr` with no runtime: exit 2, the reason and a --display headless
+    hint, found by a probe before the ~20 s of model loading (no save is written)."""
+    save = tmp_path / "save.json"
+    env = dict(os.environ, XR_RUNTIME_JSON=str(tmp_path / "none.json"), HF_HUB_OFFLINE="1", COLUMNS="200")
+    proc = subprocess.run([sys.executable, "-m", "xrstory.cli", "play", "scenes/lighthouse", "--display", "openxr",
+                           "--frames", "5", "--save", str(save)], stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=120, cwd=REPO, env=env)
+    message = " ".join(proc.stderr.split())
+    assert proc.returncode == 2, (proc.returncode, proc.stdout[-1000:], proc.stderr[-2000:])
+    assert "no OpenXR runtime" in message and "--display headless" in message, message[-1000:]
+    # The models were not loaded (their loaders log at INFO, e.g. the sentence embedder).
+    assert "SentenceTransformer" not in proc.stderr and not save.exists(), proc.stderr[-2000:]
+
 
 def test_no_runtime_on_host_suggests_headless(tmp_path, monkeypatch):
     """On this host (no runtime active, or a manifest that does not exist) opening fails clearly."""

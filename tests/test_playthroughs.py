@@ -87,7 +87,7 @@ def test_cli_exit_codes(tmp_path):
     cli = [sys.executable, "-m", "xrstory.cli", "run"]
     bad = subprocess.run([*cli, "tests/playthroughs/malformed.play"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2
-    assert "malformed.play:4" in bad.stderr and "unknown step 'shout'" in bad.stderr
+    assert "malformed.play:5" in bad.stderr and "unknown step 'shout'" in bad.stderr
     wrong = subprocess.run([*cli, "tests/playthroughs/wrong_expectation.play", "--report", str(tmp_path),
                             "--eye-size", "64x64", "--fast"], capture_output=True, text=True, timeout=600)
     assert wrong.returncode == 1, wrong.stdout[-3000:] + wrong.stderr[-3000:]

@@ -85,6 +85,8 @@ from xrstory.playthrough.cli_run import run; app.command("run")(run)  # noqa: E4
 from xrstory.bench.cli_bench import bench_command; app.command("bench")(bench_command)  # noqa: E402, E702, I001
 from xrstory.runtime.cli_play import play; app.command("play")(play)  # noqa: E402, E702, I001
 
+from xrstory.train.cli_train import finetune as _finetune; app.command("finetune")(_finetune)  # noqa: E402, E702, I001
+from xrstory.train.cli_train import evaluate as _evaluate; app.command("eval")(_evaluate)  # noqa: E402, E702, I001
 
 if __name__ == "__main__":
     app()

@@ -34,6 +34,15 @@ def build_runtime() -> Path:
     return SCRIPT
 
 
+def host_python_in_runtime() -> str:
+    """The host .venv's python, which scripts/monado-root.sh can run inside the runtime (the full
+    app: torch, Whisper, TTS); skips with the script's reason where it cannot."""
+    proc = subprocess.run(["bash", str(SCRIPT), "host-python"], capture_output=True, text=True, timeout=60)
+    if proc.returncode != 0:
+        pytest.skip(proc.stderr.strip() or "the host .venv cannot run inside the Monado runtime")
+    return proc.stdout.strip()
+
+
 def scenario(name: str, workdir: Path, *extra: str, timeout: int = 120) -> dict:
     """Run tests/openxr_scenarios/run.py NAME inside the runtime; its RESULT JSON."""
     workdir.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,7 @@ Runs inside the Debian 13 root (or a Debian 13 host) via scripts/monado-root.sh:
     scripts/monado-root.sh run python3 tests/openxr_scenarios/run.py lifecycle --workdir /tmp/x
 
 Scenarios: lifecycle, render, loss (kill monado-service mid-session), loss-app (the app side of
-loss, started by it), no-runtime, contract. Each starts its own monado-service (MonadoService)
+loss, started by it), no-runtime, contract, play (the full app with the host .venv, play.py). Each starts its own monado-service (MonadoService)
 except no-runtime and loss-app.
 """
 
@@ -86,10 +86,11 @@ def contract(workdir: Path) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("scenario", choices=["lifecycle", "render", "loss", "loss-recover", "loss-app", "no-runtime", "contract"])
+    ap.add_argument("scenario", choices=["lifecycle", "render", "loss", "loss-recover", "loss-app", "no-runtime", "contract", "play"])
     ap.add_argument("--workdir", type=Path, required=True)
     ap.add_argument("--frames", type=int, default=120)
     ap.add_argument("--save", type=Path)
+    ap.add_argument("--python", help="play: the host .venv's python (scripts/monado-root.sh host-python)")
     args = ap.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(relativeCreated)7.0f %(name)s %(message)s")
@@ -111,6 +112,10 @@ def main() -> int:
         from loss import loss_app
 
         result = loss_app(args.workdir, args.save)
+    elif args.scenario == "play":
+        from play import play
+
+        result = play(args.workdir, args.python, args.frames)
     elif args.scenario == "no-runtime":
         result = no_runtime(args.workdir)
     else:

@@ -8,6 +8,7 @@ Exit codes: 0 every figure measured; 1 a part failed, timed out or left a figure
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import typer
@@ -25,6 +26,8 @@ def bench_command(
         parts: list[str] = typer.Option(None, "--part", help=f"run only these parts ({', '.join(PARTS)})"),
         repeats: int = typer.Option(None, "--repeats", help="repeats for the LLM and voice parts"),
         turns: int = typer.Option(None, "--turns", help="spoken turns of the voice-to-voice playthrough"),
+        budget_scale: float = typer.Option(None, "--budget-scale",
+                                           help="multiply the parts' time limits (default: by the load per core)"),
         model: str = typer.Option(None, "--model", help="base model: HF id/folder or .gguf (default: SmolLM2-135M)"),
         play: Path = typer.Option(DEFAULT_PLAY, "--play", help="the voice-to-voice playthrough script"),
         scene: Path = typer.Option(DEFAULT_SCENE, "--scene", help="scene folder the benchmark runs in")):
@@ -36,7 +39,8 @@ def bench_command(
     from xrstory.bench.table import print_table
 
     err = Console(stderr=True)
-    console = err if json_out else Console()
+    # a pipe or CI log is 80 columns to rich; the table needs more to stay one line a figure
+    console = err if json_out else Console(width=None if sys.stdout.isatty() else 120)
     unknown = [p for p in parts or [] if p not in PARTS]
     if unknown:
         err.print(f"[red]error[/red] --part {unknown[0]!r}: not a part (one of: {', '.join(PARTS)})")
@@ -45,7 +49,11 @@ def bench_command(
         if value is not None and value < 1:
             err.print(f"[red]error[/red] {name} must be >= 1, got {value}")
             raise typer.Exit(2)
-    overrides = {k: v for k, v in (("repeats", repeats), ("turns", turns), ("model", model)) if v is not None}
+    if budget_scale is not None and budget_scale <= 0:
+        err.print(f"[red]error[/red] --budget-scale must be > 0, got {budget_scale}")
+        raise typer.Exit(2)
+    overrides = {k: v for k, v in (("repeats", repeats), ("turns", turns), ("model", model),
+                                   ("budget_scale", budget_scale)) if v is not None}
     overrides.update(play=play.resolve(), scene_dir=scene.resolve())
     opts = BenchOptions.quick(**overrides) if quick else BenchOptions.full(**overrides)
     try:

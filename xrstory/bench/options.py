@@ -50,6 +50,10 @@ class BenchOptions:
     budgets_s: dict[str, float] = field(default_factory=lambda: {
         "llm": 210.0, "voice": 120.0, "voice_to_voice": 200.0, "render": 60.0})
     total_budget_s: float = 570.0  # the whole run; a part gets at most what is left
+    # budgets are sized for an otherwise idle machine; on a shared one they are multiplied by
+    # this (None: by the load average per core at the start, at least 1, at most 10), so a
+    # loaded machine yields slow figures, not missing ones; the load is recorded beside them
+    budget_scale: float | None = None
     targets: Targets = Targets()
 
     @classmethod
@@ -61,10 +65,20 @@ class BenchOptions:
         """Every figure, fewer repeats: under two minutes on a 2-core CPU."""
         base = dict(mode="quick", repeats=1, llm_tokens=16, llm_variants=(), turns=2, render_frames=10,
                     render_eye=(640, 640),
-                    budgets_s={"llm": 45.0, "voice": 35.0, "voice_to_voice": 50.0, "render": 20.0},
+                    budgets_s={"llm": 60.0, "voice": 45.0, "voice_to_voice": 75.0, "render": 20.0},
                     total_budget_s=118.0)
         base.update(overrides)
         return cls(**base)
+
+    def scale(self, load_avg_1min: float | None, cores: int | None) -> float:
+        """The factor the budgets are multiplied by on this machine now."""
+        if self.budget_scale is not None:
+            if self.budget_scale <= 0:
+                raise ValueError(f"budget_scale must be > 0, got {self.budget_scale}")
+            return self.budget_scale
+        if not load_avg_1min or not cores:
+            return 1.0
+        return round(min(10.0, max(1.0, load_avg_1min / cores)), 2)
 
     def to_json(self) -> dict:
         d = asdict(self)

@@ -34,7 +34,8 @@ def markdown_section(doc: dict) -> str:
         "",
         f"- machine: `{m.get('uname')}`",
         f"- CPU: {m.get('cpu')}, {m.get('cores')} cores; GPU: {gpu}; Python {m.get('python')}",
-        f"- load average (1/5/15 min) at start {m.get('load_avg_start')}, at end {m.get('load_avg_end')}",
+        f"- load average (1/5/15 min) at start {m.get('load_avg_start')}, at end {m.get('load_avg_end')}; "
+        f"parts' time limits x{m.get('budget_scale', 1.0)}",
         f"- commit `{doc.get('commit')}`{' with uncommitted changes' if doc.get('dirty') else ''}; "
         f"run took {doc.get('seconds')} s",
         f"- model: {doc['llm'].get('model', '—')} on {doc['llm'].get('device', '—')}; "

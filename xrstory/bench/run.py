@@ -36,14 +36,17 @@ def run_part(name: str, opts: BenchOptions, budget_s: float, workdir: Path) -> d
             proc = subprocess.run(cmd, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, timeout=budget_s,
                                   check=False)
         except subprocess.TimeoutExpired:
+            tail = log_file.read_text(errors="replace")[-600:]  # what it was doing when cut off
             return {"status": "timeout", "seconds": round(time.perf_counter() - t0, 1),
-                    "error": f"part '{name}' exceeded its budget of {budget_s:.0f} s"}
+                    "error": f"part '{name}' exceeded its budget of {budget_s:.0f} s\n{tail}"}
     seconds = round(time.perf_counter() - t0, 1)
     if not out_file.exists():
         tail = log_file.read_text(errors="replace")[-1500:]
         return {"status": "error", "seconds": seconds, "error": f"worker exited {proc.returncode}: {tail}"}
     result = json.loads(out_file.read_text())
     result["status"] = "error" if "error" in result else "ok"
+    if result["status"] == "error" and "traceback" in result:
+        result["error"] += "\n" + result["traceback"][-1500:]  # where it failed, for the report
     result["seconds"] = seconds  # wall time of the whole child, imports and model loading included
     return result
 
@@ -60,15 +63,17 @@ def run_bench(opts: BenchOptions, parts: tuple[str, ...] = PARTS,
     if not (opts.scene_dir / "scene.toml").is_file():
         raise FileNotFoundError(f"scene not found: {opts.scene_dir / 'scene.toml'}")
     machine, git, date = machine_info(), git_commit(), now_iso()
+    scale = opts.scale((machine.get("load_avg_start") or [None])[0], machine.get("cores"))
+    machine["budget_scale"] = scale
     t_start = time.monotonic()
-    deadline = t_start + opts.total_budget_s
+    deadline = t_start + opts.total_budget_s * scale
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="xrstory-bench-") as tmp:
         for name in PARTS:
             if name not in parts:
                 results[name] = {"status": "not run"}
                 continue
-            budget = min(opts.budgets_s[name], deadline - time.monotonic())
+            budget = min(opts.budgets_s[name] * scale, deadline - time.monotonic())
             if budget < MIN_PART_S:
                 results[name] = {"status": "skipped", "error": "the run's total budget was spent"}
                 say(f"{name}: skipped (total budget spent)")

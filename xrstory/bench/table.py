@@ -10,19 +10,22 @@ from xrstory.bench.rows import summary_rows
 
 def print_table(doc: dict, console: Console) -> None:
     m = doc["machine"]
-    load = f"load {m.get('load_avg_start')} -> {m.get('load_avg_end')}"
-    title = (f"xrstory bench ({doc['mode']}) — {m.get('cpu')}, {m.get('cores')} cores"
-             f"{', ' + m['gpu'] if m.get('gpu') else ', no GPU'}; {load}; commit {doc.get('commit')}"
-             f"{' (dirty)' if doc.get('dirty') else ''}")
+    title = (f"xrstory bench ({doc['mode']}) — {m.get('cpu')}, {m.get('cores')} cores, "
+             f"{m['gpu'] if m.get('gpu') else 'no GPU'}; load {m.get('load_avg_start')} -> "
+             f"{m.get('load_avg_end')}; commit {doc.get('commit')}{' (dirty)' if doc.get('dirty') else ''}")
     t = Table(title=title, title_justify="left")
-    for col, kw in (("section", {}), ("figure", {}), ("value", {"justify": "right"}), ("spread", {}),
-                    ("target", {}), ("meets", {})):
+    for col, kw in (("figure", {}), ("value", {"justify": "right", "no_wrap": True}), ("spread", {}),
+                    ("target", {"no_wrap": True}), ("meets", {"no_wrap": True})):
         t.add_column(col, **kw)
     section = None
     for r in summary_rows(doc):
+        if r.section != section:
+            if section is not None:
+                t.add_section()
+            t.add_row(f"[bold]{r.section}[/bold]", "", "", "", "")
+            section = r.section
         meets = "" if r.meets is None else ("[green]yes[/green]" if r.meets else "[red]no[/red]")
-        t.add_row(r.section if r.section != section else "", r.figure, r.value, r.spread, r.target, meets)
-        section = r.section
+        t.add_row("  " + r.figure.strip(), r.value, r.spread, r.target, meets)
     console.print(t)
     for name, p in doc["parts"].items():
         color = "green" if p.get("status") == "ok" else "red"

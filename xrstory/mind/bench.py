@@ -2,8 +2,9 @@
 
 Measures on the same model and the same real prompt (the demo scene's Maren):
 - time to first token, cold (prefix prefilled) and with the cached persona/scene prefix;
-- our plain decode loop (greedy, KV cache, one-token steps) in tokens/s, per CPU variant
-  (fp32, bf16, int8 dynamic quantisation of Linear layers);
+- our plain decode loop (greedy, our Llama forward with a static KV cache, one-token steps) in
+  tokens/s, per CPU variant (fp32, bf16, int8 dynamic quantisation of Linear layers), and the
+  same loop through the model's own forward (DynamicCache), to show what our forward buys;
 - transformers ``generate`` on the same tokens, and llama.cpp (llama-cpp-python, the ``llama``
   extra) on the same GGUF when it is installed; ratios ours / theirs;
 - the constrained reply loop: tokens/s and the grammar's overhead per token (mask ms/token).
@@ -22,6 +23,7 @@ from pathlib import Path
 import torch
 
 from xrstory.mind.decoder import ConstrainedDecoder, Sampling
+from xrstory.mind.kv import make_backend
 from xrstory.mind.loader import LanguageModel, ModelSpec, load_language_model
 from xrstory.mind.prompt import plan_prompt, prompt_token_ids, render_prompt
 from xrstory.story import Story, load_scene
@@ -42,20 +44,20 @@ def _demo_prompt(lm: LanguageModel, scene_dir: Path) -> tuple[list[int], list[in
     return pre, suf, plan.allowed_triggers
 
 
-def plain_decode(lm: LanguageModel, prompt_ids: list[int], n_tokens: int) -> tuple[float, float]:
-    """Our loop without a grammar: prefill, then greedy one-token steps. (prefill ms, tokens/s)"""
-    from transformers import DynamicCache
+def plain_decode(lm: LanguageModel, prompt_ids: list[int], n_tokens: int,
+                 own_forward: bool = True) -> tuple[float, float]:
+    """Our loop without a grammar: prefill, then greedy one-token steps. (prefill ms, tokens/s)
 
-    model = lm.model
+    ``own_forward``: our Llama forward with a static KV cache (``kv.LlamaRunner``, what the
+    decoder uses); False: the model's own forward with a DynamicCache (``kv.HFBackend``)."""
+    backend = make_backend(lm.model, lm.device, prefer_runner=own_forward)
     with torch.inference_mode():
-        cache = DynamicCache(config=model.config)
         t0 = time.perf_counter()
-        x = torch.tensor([prompt_ids], device=lm.device)  # (1, T)
-        logits = model(input_ids=x, cache=cache, use_cache=True, logits_to_keep=1).logits[0, -1]
+        backend.start("bench", [])
+        logits = backend.feed(prompt_ids)  # (V,)
         t1 = time.perf_counter()
         for _ in range(n_tokens - 1):
-            token = torch.argmax(logits).view(1, 1)
-            logits = model(input_ids=token, cache=cache, use_cache=True, logits_to_keep=1).logits[0, -1]
+            logits = backend.feed([int(torch.argmax(logits))])
         t2 = time.perf_counter()
     return (t1 - t0) * 1000, (n_tokens - 1) / (t2 - t1)
 
@@ -135,6 +137,9 @@ def run_benchmark(source: str | None = None, n_tokens: int = 48, repeats: int = 
     prompt = prefix + suffix
     report["prompt_tokens"] = len(prompt)
 
+    plain_decode(base, prompt, 4)  # warm-up: first-call allocations are not decode speed
+    hf_loop = [plain_decode(base, prompt, n_tokens, own_forward=False) for _ in range(repeats)]
+    report["hf_forward_loop_tokens_per_s"] = _median([r[1] for r in hf_loop])
     gen = [hf_generate(base, prompt, n_tokens) for _ in range(repeats)]
     report["transformers_generate_tokens_per_s"] = _median(gen)
     report["constrained"] = constrained(base, prefix, suffix, allowed, repeats)
@@ -146,6 +151,7 @@ def run_benchmark(source: str | None = None, n_tokens: int = 48, repeats: int = 
         spec = ModelSpec(source=source, dtype="float32" if variant == "int8" else variant,
                          int8_cpu=variant == "int8")
         with load_language_model(spec) as lm:
+            plain_decode(lm, prompt, 4)
             runs = [plain_decode(lm, prompt, n_tokens) for _ in range(repeats)]
         report["variants"][variant] = {"prefill_ms": _median([r[0] for r in runs]),
                                        "tokens_per_s": _median([r[1] for r in runs])}

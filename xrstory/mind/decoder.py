@@ -69,11 +69,14 @@ class ConstrainedDecoder:
         self.close_reserve = close_reserve  # decode steps kept back to finish emotion and triggers
         # tokens whose text starts with '"': how say is closed when the token limit nears
         self._quote_start = torch.zeros(vocab, dtype=torch.bool)
+        self._bracket_start = torch.zeros(vocab, dtype=torch.bool)
         self._wordy: set[int] = set()  # tokens holding a letter or digit (repetition penalty applies)
         for tok_id in range(min(vocab, len(lm.tokenizer))):
             piece = self.grammar.decode_bytes([tok_id])
             if piece.startswith(b'"'):
                 self._quote_start[tok_id] = True
+            if piece.startswith(b"]"):
+                self._bracket_start[tok_id] = True
             if any(chr(b).isalnum() for b in piece if b < 128) or any(b >= 128 for b in piece):
                 self._wordy.add(tok_id)
 
@@ -122,7 +125,7 @@ class ConstrainedDecoder:
             sampled = 0
             say_sentences = 0
             generated: set[int] = set()  # tokens the model chose in this reply (repetition penalty)
-            while res.tokens < max_new_tokens + self.close_reserve:
+            while res.tokens < max_new_tokens + 2 * self.close_reserve:
                 if should_stop is not None and should_stop():
                     break
                 t_step = time.perf_counter()
@@ -135,6 +138,10 @@ class ConstrainedDecoder:
                     if closing.any():
                         allowed = closing
                         res.cut_at_limit = res.cut_at_limit or near_limit
+                elif say.closed and res.tokens >= max_new_tokens:
+                    closing = allowed & self._bracket_start  # past the limit: end the triggers list
+                    if closing.any():
+                        allowed = closing
                 if say.in_say and generated and sampling.repetition_penalty != 1.0:
                     seen = torch.tensor(sorted(generated), dtype=torch.long)
                     picked = logits[seen]

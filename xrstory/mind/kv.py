@@ -50,7 +50,8 @@ class HFBackend:
                 self._cache.crop(-extra)  # drop the previous turn's suffix and reply
             return len(prefix)
         self._cache = DynamicCache(config=self.model.config)
-        self.feed(prefix)
+        if prefix:
+            self.feed(prefix)
         self._caches[key] = (prefix, self._cache)
         return 0
 
@@ -140,7 +141,8 @@ class LlamaRunner:
             self.length = n
             return n
         self.length = 0
-        self.feed(prefix)
+        if prefix:
+            self.feed(prefix)
         n = len(prefix)
         self._prefixes[key] = (prefix, self.k[:, :, :, :n].clone(), self.v[:, :, :, :n].clone())
         return 0

@@ -21,7 +21,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from xrstory.mind.fallback import fallback_reply, validate_reply
 from xrstory.mind.moderation import Moderator, moderate_turn
@@ -44,6 +44,10 @@ class RemoteConfig:
     api_key: str = "not-needed"  # local servers ignore it; the client insists on one
     max_tokens: int = 160  # a 400-character say is ~100 tokens; the rest is JSON
     temperature: float = 0.0  # greedy: the same turn gives the same reply (replays, tests)
+    # OpenAI-style penalties (vLLM, llama.cpp and Ollama honour them): small models loop
+    # ("the fog bell is on, the fog bell is on, ...") without; 0.5/0.5 measured on SmolLM2-135M
+    frequency_penalty: float = 0.5
+    presence_penalty: float = 0.5
     timeout_s: float = 60.0  # per request, connect and read
     max_triggers: int = 2
 
@@ -58,7 +62,7 @@ class RemoteMind:
     """Speaks for the characters of one scene through a server. A context manager (it owns an
     HTTP connection pool); safe to share between threads (the OpenAI client is)."""
 
-    def __init__(self, scene: Scene, config: RemoteConfig, moderator: Moderator | None = None):
+    def __init__(self, config: RemoteConfig, scene: Scene, moderator: Moderator | None = None):
         from openai import OpenAI  # imported here: the story/render layers never need it
 
         self.scene = scene
@@ -79,11 +83,17 @@ class RemoteMind:
 
     def respond(self, story: Story, character_id: str, player_text: str, history: Iterable[object] = (),
                 memories: Iterable[str] = (), hints: Iterable[str] = (), *,
+                moderate: Callable[[str], str | None] | None = None,
                 should_stop: Callable[[], bool] | None = None,
                 on_event: Callable[[TurnEvent], None] | None = None) -> Iterator[TurnEvent]:
-        """One turn, the same events as the local ``CharacterMind.respond``: ``ReplyStarted``,
-        ``Sentence``s, one ``Reply``, then ``TurnTimings``. ``should_stop()`` true ends the
-        stream early (barge-in); the reply is then a fallback, and nothing fires."""
+        """One turn, the same events and keywords as the local ``CharacterMind.respond``:
+        ``ReplyStarted``, ``Sentence``s, one ``Reply``, then ``TurnTimings``.
+
+        ``moderate(sentence) -> text | None`` withholds sentences (None) as the local mind does;
+        a turn with a withheld sentence ends in the fallback line. The constructor's
+        ``moderator`` instead ends the turn at the first refused sentence. ``should_stop()``
+        true ends the stream early (barge-in); the reply is then a fallback, and nothing fires.
+        """
         character = self.scene.character(character_id)  # KeyError naming the scene
         allowed = story.allowed_triggers(character_id)  # fixed for the whole turn
         messages = build_messages(self.scene, story.state, character_id, player_text, history, memories,
@@ -91,7 +101,17 @@ class RemoteMind:
         events = self._stream(messages, allowed, character, should_stop)
         if self.moderator is not None:
             events = moderate_turn(events, self.moderator, character)
+        released = withheld = 0
         for event in events:
+            if moderate is not None and isinstance(event, Sentence):
+                text = moderate(event.text)
+                if text is None:
+                    withheld += 1
+                    continue
+                event = replace(event, text=text, index=released)
+                released += 1
+            elif isinstance(event, Reply) and withheld and not event.fallback:
+                event = fallback_reply(character, f"moderation withheld {withheld} sentence(s)", event.say)
             if on_event is not None:
                 on_event(event)
             yield event
@@ -120,7 +140,8 @@ class RemoteMind:
         try:
             stream = self._client.chat.completions.create(
                 model=cfg.model, messages=messages, stream=True, max_tokens=cfg.max_tokens,
-                temperature=cfg.temperature, stream_options={"include_usage": True},
+                temperature=cfg.temperature, frequency_penalty=cfg.frequency_penalty,
+                presence_penalty=cfg.presence_penalty, stream_options={"include_usage": True},
                 response_format={"type": "json_schema",
                                  "json_schema": {"name": "reply", "schema": schema, "strict": True}})
             with stream:
@@ -145,10 +166,13 @@ class RemoteMind:
                     if should_stop is not None and should_stop():
                         finish_reason = "interrupted"
                         break
-        except (APIError, OSError) as exc:
-            # connection refused, timeout, HTTP 4xx/5xx, a stream cut mid-way
+        except Exception as exc:  # broad on purpose: no server behaviour may end a session
+            # APIError: connection refused, timeout, HTTP 4xx/5xx. Unwrapped: transport errors of
+            # the client's HTTP library (httpx or httpx2 by openai version) mid-stream, and
+            # malformed event data (ValueError); a traceback is logged for those.
             timings.extra["error"] = f"{type(exc).__name__}: {exc}"
-            log.warning("remote mind at %s failed for '%s': %s", cfg.base_url, character.id, exc)
+            log.warning("remote mind at %s failed for '%s': %s", cfg.base_url, character.id, exc,
+                        exc_info=not isinstance(exc, APIError))
             if not started:
                 yield ReplyStarted(character.id, time.monotonic())
             yield fallback_reply(character, f"remote server error: {type(exc).__name__}: {exc}")
@@ -189,7 +213,7 @@ def _main(argv: list[str]) -> None:
         raise SystemExit(2)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     scene = load_scene(argv[1])
-    with RemoteMind(scene, RemoteConfig(base_url=argv[0]), Moderator.for_scene(scene.folder)) as mind:
+    with RemoteMind(RemoteConfig(base_url=argv[0]), scene, Moderator.for_scene(scene.folder)) as mind:
         for ev in mind.respond(Story(scene), argv[2], argv[3]):
             print(ev)
 

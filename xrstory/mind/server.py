@@ -183,6 +183,10 @@ class _Handler(BaseHTTPRequestHandler):
         except SchemaError as exc:
             self._error(400, str(exc), "response_format")
             return
+        except Exception as exc:  # the engine failed: tell the client, keep serving others
+            log.exception("generation failed (%s)", cid)
+            self._error(500, f"generation failed: {type(exc).__name__}: {exc}")
+            return
         self._json(200, {
             "id": cid, "object": "chat.completion", "created": int(time.time()),
             "model": self.server.config.model_name,
@@ -227,6 +231,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self._error(400, str(exc), "response_format")
         except (BrokenPipeError, ConnectionResetError):
             log.info("client went away during a streamed reply (%s)", cid)  # the lock is released
+        except Exception as exc:  # the engine failed mid-stream: a 500 if nothing was sent yet
+            log.exception("generation failed (%s)", cid)
+            if not started:
+                self._error(500, f"generation failed: {type(exc).__name__}: {exc}")
         self.close_connection = True
 
     def _sse(self, payload: dict) -> None:

@@ -95,8 +95,10 @@ class LocalJsonEngine:
             grammar = llguidance.LLMatcher.grammar_from_json_schema(json.dumps(schema), overrides=JSON_OVERRIDES)
         except (ValueError, TypeError) as exc:
             raise SchemaError(f"response_format schema rejected: {exc}") from None
-        _, warnings = llguidance.LLMatcher.validate_grammar_with_warnings(grammar)
-        for w in warnings:
+        is_error, messages = llguidance.LLMatcher.validate_grammar_with_warnings(grammar)
+        if is_error:
+            raise SchemaError(f"response_format schema rejected: {'; '.join(messages)}")
+        for w in messages:
             if w not in self._warned:
                 self._warned.add(w)
                 log.warning("response_format schema: %s (ignored)", w)

@@ -77,16 +77,19 @@ class PlaythroughRunner:
                 Session(config, self.components, scene, state, display=display, on_event=self.on_event,
                         capture_dir=out) as session:
             driver = self._drive(pt, session, display, audio, result)
-            for frame in display.frames():
-                session.tick(frame)
-                try:
-                    next(driver)
-                except StopIteration:
-                    break
+            frames = display.frames()
+            try:
+                for frame in frames:
+                    session.tick(frame)
+                    try:
+                        next(driver)
+                    except StopIteration:
+                        break
+            finally:
+                frames.close()  # end the last frame while the GL context still exists
             result.turns = session.ledger.ordered()
             result.events = session.events
-            result.frame_ms_idle = session.frame_ms_idle
-            result.frame_ms_busy = session.frame_ms_busy
+            result.frame_ms_idle, result.frame_ms_busy = session.frame_times()
             result.captures = session.captures
             result.ended = session.story.state.ended
             if out and config.keep_audio:

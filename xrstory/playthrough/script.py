@@ -16,6 +16,8 @@ One step per line; ``#`` starts a comment; blank lines are ignored. Example::
     wait 1.5
 
 Steps
+  scene DIR                   the scene folder, relative to the script (default: the folder
+                              above playthroughs/, or the script's own folder)
   seed N                      sampling seed for the model (default 0: greedy decoding)
   start SAVE.json             start from a save (path relative to the script)
   look TARGET | look X Y Z    turn the head to a prop or character, or a point (metres)
@@ -127,6 +129,11 @@ def parse_playthrough(path: str | Path, scene_dir: str | Path | None = None) -> 
         kind, _, rest = line.partition(" ")
         rest = rest.strip()
         args: dict
+        if kind == "scene":
+            if not rest:
+                raise PlaythroughSyntaxError(path, n, "scene needs a folder")
+            scene_dir = scene_dir or (path.parent / rest).resolve()
+            continue
         if kind == "seed":
             if not rest.isdigit():
                 raise PlaythroughSyntaxError(path, n, f"seed must be a non-negative integer, got '{rest}'")
@@ -184,7 +191,7 @@ def parse_playthrough(path: str | Path, scene_dir: str | Path | None = None) -> 
         else:
             raise PlaythroughSyntaxError(
                 path, n, f"unknown step '{kind}' (steps: seed, start, look, say, type, audio, "
-                         "interrupt, press, wait, expect)")
+                         "interrupt, press, wait, expect, scene)")
         steps.append(Step(kind, n, line, args))
     if not any(s.kind in ("say", "type", "audio", "press") for s in steps):
         raise PlaythroughSyntaxError(path, 0, "a playthrough needs at least one say, type, audio or press step")

@@ -16,11 +16,30 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+EXIT_GRACE_FRAMES = 120  # frames the display may take to end after request_exit (Monado: ~3)
+
 
 def _stdin_lines(out: queue.Queue) -> None:
     for line in sys.stdin:
         out.put(line.rstrip("\n"))
     out.put(None)  # EOF
+
+
+def _probe_openxr(scene) -> tuple[str, str] | None:
+    """Why no OpenXR runtime can be used, as (short reason, full message with the --display headless
+    hint); None when one answers. An instance and its HMD system are made and dropped again, so a
+    missing runtime is reported before the models load (~20 s)."""
+    try:
+        from xrstory.xr.openxr import OpenXRConfig, OpenXRUnavailable
+        from xrstory.xr.openxr.instance import XrInstance
+    except ImportError as exc:  # pyopenxr missing: same outcome as no runtime
+        why = f"OpenXR support is not installed ({exc})"
+        return why, f"{why}; run with --display headless to play without a headset"
+    try:
+        with XrInstance(OpenXRConfig(ar_allowed=scene.scene.ar_allowed)):
+            return None
+    except OpenXRUnavailable as exc:
+        return exc.what, str(exc)
 
 
 def _open_display(kind: str, scene, eye: tuple[int, int], save, console: Console):
@@ -90,6 +109,13 @@ def play(scene_dir: Path = typer.Argument(..., help="scene folder"),
         err.print(f"[red]error[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None
     w, h = (int(v) for v in eye_size.lower().split("x"))
+    if display in ("auto", "openxr") and (unavailable := _probe_openxr(scene)) is not None:
+        what, message = unavailable
+        if display == "openxr":
+            err.print(f"[red]error[/red] {message}", highlight=False)
+            raise typer.Exit(2)
+        console.print(f"[yellow]OpenXR unavailable ({what}); playing headless[/yellow]", highlight=False)
+        display = "headless"
     with console.status("loading models…") as status:
         components = load_components(scene, adapter=adapter, base_model=base, progress=status.update)
     holder: dict = {}
@@ -123,8 +149,10 @@ def play(scene_dir: Path = typer.Argument(..., help="scene folder"),
         else:
             threading.Thread(target=_stdin_lines, args=(lines,), name="stdin", daemon=True).start()
         waiting_to_quit = False
+        exit_at: int | None = None  # frame index at which the exit was requested
+        frame_iter = disp.frames()
         try:
-            for frame in disp.frames():
+            for frame in frame_iter:
                 session.tick(frame)
                 while not lines.empty():
                     text = lines.get_nowait()
@@ -132,12 +160,17 @@ def play(scene_dir: Path = typer.Argument(..., help="scene folder"),
                         waiting_to_quit = True
                     elif text.strip():
                         session.player_says_text(text.strip())
-                if (waiting_to_quit and not session.busy) or session.story.state.ended and not session.busy \
-                        or (frames and frame.index + 1 >= frames):
+                if exit_at is None and ((waiting_to_quit and not session.busy)
+                                        or (session.story.state.ended and not session.busy)
+                                        or (frames and frame.index + 1 >= frames)):
+                    # Once: under OpenXR the runtime then walks the session through STOPPING ->
+                    # IDLE -> EXITING and frames() ends by itself (a break would skip that).
+                    exit_at = frame.index
                     disp.request_exit()
-                    if frames and frame.index + 1 >= frames:
-                        break
+                elif exit_at is not None and frame.index - exit_at > EXIT_GRACE_FRAMES:
+                    break  # a runtime that never stops the session must not keep us here
         finally:
+            frame_iter.close()
             save_now("exit")
             if record is not None:
                 from xrstory.voice.audio import write_wav

@@ -95,7 +95,9 @@ class Session:
         self.captures: list[Capture] = []
         self.frame_ms_idle: list[float] = []
         self.frame_ms_busy: list[float] = []
+        self.frame_busy: list[bool] = []  # per frame: were workers busy (for the display's own timings)
         self.audio_frame = 0  # 16 kHz samples since start
+        self._audio_debt = 0.0  # samples of audio time owed to the frames so far
         self.time = 0.0  # scene seconds
         self._mic: deque[np.ndarray] = deque()  # pending player audio chunks (16 kHz)
         self._script_line: tuple[str, int] = ("", 0)  # the scripted line being spoken (text, step line)
@@ -338,16 +340,69 @@ class Session:
 
     # -- the frame -----------------------------------------------------------------------
     def tick(self, frame) -> None:
-        """One frame: audio in, events, audio out, render. Never waits on a worker."""
+        """One frame: audio in, events, audio out, render. Never waits on a worker.
+
+        Audio advances in 32 ms chunks by the frame's own time step (a 31.25 fps headless frame
+        is exactly one chunk; a 90 Hz headset frame owes a chunk about every third frame)."""
         t_start = time.perf_counter()
         busy = self.busy
-        # 1. microphone: the player's queued audio plus the room's echo of what we played
+        dt = CHUNK / EAR_RATE if frame is None or not frame.dt and frame.index == 0 else frame.dt
+        self._audio_debt += dt * EAR_RATE + 1e-6  # float steps of 32 ms must not lose a chunk
+        while self._audio_debt >= CHUNK:
+            self._audio_debt -= CHUNK
+            self._audio_chunk()
+        self._drain()
+        for c in list(self._speaking):
+            if c not in self.mixer.speaking:
+                self._speaking[c] = 0.0
+        for c, until in list(self._subtitle_until.items()):
+            if self.time > until and c not in self.mixer.speaking:
+                self._subtitles.pop(c, None)
+                self._subtitle_until.pop(c, None)
+        # the picture
+        if self.renderer is not None and frame is not None:
+            self.renderer.update(self.story.state, frame.dt, speaking=self._speaking, subtitles=self._subtitles,
+                                 player_position=frame.head.position)
+            if frame.should_render:
+                self.renderer.draw(frame.views, frame.targets, ar_mode=getattr(self.display, "blend_mode", "opaque"))
+            for event in frame.input_events:
+                if getattr(event, "kind", None) is not None and event.kind.value == "select" and event.aim is not None:
+                    target = self.renderer.pick(event.aim.position, event.aim.forward(), interactive_only=True)
+                    if target:
+                        self.press(target)
+        self.story.state.time = self.time
+        ms = (time.perf_counter() - t_start) * 1000.0
+        (self.frame_ms_busy if busy else self.frame_ms_idle).append(ms)
+        self.frame_busy.append(busy)
+        if self._capture_next and self.display is not None and self.capture_dir is not None and frame is not None:
+            label = self._capture_next.pop(0)
+            path = self.capture_dir / f"frame_{len(self.captures):03d}.png"
+            self.display.capture(path)
+            self.captures.append(Capture(self.time, label, str(path)))
+            for rec in self.ledger.ordered():
+                if label.startswith(f"reply {rec.turn} ") and rec.capture is None:
+                    rec.capture = str(path)
+
+    def _audio_chunk(self) -> None:
+        """32 ms of audio: microphone in (player + the room's echo of our output), mixer out."""
         mic = self._mic.popleft() if self._mic else np.zeros(CHUNK, np.float32)
         mic = mic + self.room.process(self._reference16)
         for v in self.ear.feed(mic, self.audio_frame, reference=self._reference16):
             if type(v).__name__ == "SpeechStarted":
-                self._handle_voice(v)
-        # 2. drain everything the workers produced since the last frame
+                self._handle_voice(v)  # barge-in reacts within this chunk
+        self._drain()
+        stereo, vevents = self.mixer.render(MIX_CHUNK, self.audio_frame)
+        for v in vevents:
+            self._handle_voice(v)
+        mono = stereo.mean(axis=1)
+        self._reference16 = mono.reshape(-1, 3).mean(axis=1).astype(np.float32)  # 48k -> 16k (box filter)
+        if self.config.keep_audio:
+            self._mix_chunks.append(stereo)
+        self.audio_frame += CHUNK
+        self.time += CHUNK / EAR_RATE
+
+    def _drain(self) -> None:
+        """Everything the ear and the workers produced since we last looked; never blocks."""
         while True:
             try:
                 v = self.ear.events.get_nowait()
@@ -361,44 +416,17 @@ class Session:
             except queue.Empty:
                 break
             self._handle_worker(w)
-        # 3. audio out for this frame
-        stereo, vevents = self.mixer.render(MIX_CHUNK, self.audio_frame)
-        for v in vevents:
-            self._handle_voice(v)
-        mono = stereo.mean(axis=1)
-        self._reference16 = mono.reshape(-1, 3).mean(axis=1).astype(np.float32)  # 48k -> 16k (box filter)
-        if self.config.keep_audio:
-            self._mix_chunks.append(stereo)
-        for c in list(self._speaking):
-            if c not in self.mixer.speaking:
-                self._speaking[c] = 0.0
-        for c, until in list(self._subtitle_until.items()):
-            if self.time > until and c not in self.mixer.speaking:
-                self._subtitles.pop(c, None)
-                self._subtitle_until.pop(c, None)
-        # 4. picture
-        if self.renderer is not None and frame is not None:
-            self.renderer.update(self.story.state, frame.dt, speaking=self._speaking, subtitles=self._subtitles,
-                                 player_position=frame.head.position)
-            if frame.should_render:
-                self.renderer.draw(frame.views, frame.targets, ar_mode=getattr(self.display, "blend_mode", "opaque"))
-            for event in frame.input_events:
-                if getattr(event, "kind", None) is not None and event.kind.value == "select" and event.aim is not None:
-                    target = self.renderer.pick(event.aim.position, event.aim.forward(), interactive_only=True)
-                    if target:
-                        self.press(target)
-        self.audio_frame += CHUNK
-        self.time += CHUNK / EAR_RATE
-        ms = (time.perf_counter() - t_start) * 1000.0
-        (self.frame_ms_busy if busy else self.frame_ms_idle).append(ms)
-        if self._capture_next and self.display is not None and self.capture_dir is not None and frame is not None:
-            label = self._capture_next.pop(0)
-            path = self.capture_dir / f"frame_{len(self.captures):03d}.png"
-            self.display.capture(path)
-            self.captures.append(Capture(self.time, label, str(path)))
-            for rec in self.ledger.ordered():
-                if label.startswith(f"reply {rec.turn} ") and rec.capture is None:
-                    rec.capture = str(path)
+
+    def frame_times(self) -> tuple[list[float], list[float]]:
+        """(idle, busy) frame times in ms. With a display that times whole frames (begin to end,
+        GL finished) those are used; otherwise the time of ``tick`` alone."""
+        timings = getattr(self.display, "timings", None)
+        if not timings:
+            return self.frame_ms_idle, self.frame_ms_busy
+        idle, busy = [], []
+        for timing, was_busy in zip(timings, self.frame_busy, strict=False):
+            (busy if was_busy else idle).append(timing.wall_ms)
+        return idle, busy
 
     def mix(self) -> np.ndarray:
         """(n, 2) float32 at 48 kHz: everything the player heard this session."""

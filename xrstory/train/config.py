@@ -26,6 +26,10 @@ class TrainConfig:
     lora_alpha: int = 32
     lora_dropout: float = 0.05
     target_modules: tuple[str, ...] = DEFAULT_TARGET_MODULES
+    # LoRA on the last N decoder layers only (None: all). Backpropagation then stops at the lowest
+    # adapted layer, which makes a CPU step ~2x cheaper; the reply format and trigger choice are
+    # learnt fine in the upper layers.
+    lora_layers: int | None = None
     eval_every: int = 10  # optimizer steps between validation passes
     patience: int = 4  # validation passes without improvement before stopping early
     seed: int = 0

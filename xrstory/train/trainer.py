@@ -52,8 +52,15 @@ def prepare_model(model, cfg: TrainConfig):
     if cfg.method == "lora":
         from peft import LoraConfig, get_peft_model
 
+        n_layers = model.config.num_hidden_layers
+        layers = None
+        if cfg.lora_layers is not None:
+            if not 1 <= cfg.lora_layers <= n_layers:
+                raise ValueError(f"lora_layers={cfg.lora_layers}: the model has {n_layers} decoder layers")
+            layers = list(range(n_layers - cfg.lora_layers, n_layers))
         lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                          target_modules=list(cfg.target_modules), task_type="CAUSAL_LM", bias="none")
+                          target_modules=list(cfg.target_modules), layers_to_transform=layers,
+                          task_type="CAUSAL_LM", bias="none")
         return get_peft_model(model, lora)
     for p in model.parameters():
         p.requires_grad_(True)
@@ -62,7 +69,8 @@ def prepare_model(model, cfg: TrainConfig):
 
 @torch.no_grad()
 def evaluate_loss(model, data: list[Tokenized], pad_id: int, batch_size: int, device) -> float:
-    """Mean reply-token loss over ``data`` (token-weighted)."""
+    """Mean reply-token loss over ``data`` (token-weighted); the model's train/eval mode is kept."""
+    was_training = model.training
     model.eval()
     total, count = 0.0, 0
     for i in range(0, len(data), batch_size):
@@ -70,7 +78,7 @@ def evaluate_loss(model, data: list[Tokenized], pad_id: int, batch_size: int, de
         loss, n = reply_loss(model, batch)
         total += float(loss) * n
         count += n
-    model.train()
+    model.train(was_training)
     return total / max(count, 1)
 
 
@@ -147,7 +155,7 @@ def finetune(model, tokenizer, splits: Splits, cfg: TrainConfig, out_dir: str | 
                 batch = {k: v.to(device) for k, v in collate([train[i] for i in idx], pad_id).items()}
                 loss, n = reply_loss(model, batch)
                 (loss / cfg.grad_accum).backward()
-                running += float(loss) / cfg.grad_accum
+                running += float(loss.detach()) / cfg.grad_accum
                 reply_tokens += n
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             lr = _lr_at(step, total_steps, cfg)
@@ -181,6 +189,8 @@ def finetune(model, tokenizer, splits: Splits, cfg: TrainConfig, out_dir: str | 
                            ckpt / "state.tmp")
                 (ckpt / "state.tmp").replace(ckpt / "state.pt")
             bar.update(task, completed=step, info=info)
+            if progress and not bar.console.is_terminal:  # a log file gets one line per step instead
+                bar.console.print(f"step {step}/{total_steps} · lr {lr:.2e} · {info}", highlight=False)
             if stopped_early:
                 break
     seconds = time.perf_counter() - t_start

@@ -1,0 +1,180 @@
+"""Base model vs fine-tuned adapter on the held-out test split, on the same utterances.
+
+For each model (the base, then the base with the adapter merged) and each test turn:
+- perplexity of the gold reply tokens (prompt tokens carry no loss), token-weighted;
+- the reply through the runtime's own path (``CharacterMind.ask``: constrained decoding to the
+  triggers allowed in that state), scored against the gold triggers: micro precision, recall,
+  F1 and exact-set accuracy; emotion accuracy;
+- an unconstrained greedy reply (same prompt, same cached prefix, no grammar): ``parse_rate`` is
+  the share that parses as JSON with a string ``say``, string ``emotion`` and a list of string
+  ``triggers``; this is what the model does on its own, without the grammar's help;
+- persona similarity: mean cosine (all-MiniLM-L6-v2) of the constrained ``say`` to the centroid
+  of that character's lines in the TRAIN split.
+
+Metric keys are stable (``METRIC_KEYS``); percentages are 0..100, similarity -1..1.
+
+Run it:  .venv/bin/xrstory eval scenes/lighthouse --adapter assets/adapters/lighthouse --json
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from xrstory.mind.loader import LanguageModel, ModelSpec, load_language_model
+from xrstory.mind.mind import CharacterMind
+from xrstory.mind.prompt import prompt_token_ids, render_prompt
+from xrstory.story.scene import Scene
+from xrstory.story.state import Story, StoryState
+from xrstory.train.dataset import Example, Splits
+from xrstory.train.metrics import perplexity, persona_similarity, trigger_scores
+from xrstory.train.tokens import tokenize_example
+from xrstory.train.trainer import evaluate_loss
+
+METRIC_KEYS = ("trigger_precision", "trigger_recall", "trigger_f1", "trigger_exact", "perplexity",
+               "parse_rate", "persona_similarity", "emotion_accuracy", "n_test")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    model: str | None = None  # base model source; None: the default GGUF
+    device: str = "auto"
+    limit: int | None = None  # first N test examples only
+    max_new_tokens: int = 120  # as the runtime's MindConfig
+    batch_size: int = 4  # perplexity batches
+
+
+@dataclass
+class TurnOutput:
+    say: str
+    emotion: str
+    triggers: list[str]
+    raw_unconstrained: str
+    parses: bool
+
+
+def parses_as_reply(text: str) -> bool:
+    """True when ``text`` is a JSON object with say: str, emotion: str, triggers: list[str]."""
+    try:
+        d = json.loads(text.strip())
+    except (json.JSONDecodeError, ValueError):
+        return False
+    return (isinstance(d, dict) and isinstance(d.get("say"), str) and isinstance(d.get("emotion"), str)
+            and isinstance(d.get("triggers"), list) and all(isinstance(t, str) for t in d["triggers"]))
+
+
+def load_embedder():
+    """all-MiniLM-L6-v2 from its package (offline)."""
+    from sentence_transformers import SentenceTransformer
+
+    from xrstory.mind.defaults import default_embedder_path
+
+    return SentenceTransformer(str(default_embedder_path()), device="cpu")
+
+
+def character_centroids(embedder, train: list[Example]) -> dict[str, np.ndarray]:
+    """(d,) mean embedding of each character's own TRAIN-split lines."""
+    by_char: dict[str, list[str]] = {}
+    for e in train:
+        by_char.setdefault(e.character, []).append(e.say)
+    return {c: embedder.encode(lines, normalize_embeddings=True).mean(axis=0) for c, lines in by_char.items()}
+
+
+@torch.inference_mode()
+def _unconstrained(mind: CharacterMind, ex: Example, max_new_tokens: int) -> str:
+    """Greedy reply without the grammar, fed exactly as the runtime feeds the prompt (cached prefix)."""
+    lm = mind.lm
+    prefix, suffix = render_prompt(lm.tokenizer, ex.messages)
+    pre, suf = prompt_token_ids(lm.tokenizer, prefix, suffix)
+    cache, _ = mind.decoder.prefix_cache(ex.character, pre)  # the decoder crops it back next turn
+    eos = set(lm.eos_token_ids)
+    ids, out = suf, []
+    for _ in range(max_new_tokens):
+        x = torch.tensor([ids], dtype=torch.long, device=lm.device)  # (1, T)
+        logits = lm.model(input_ids=x, cache=cache, use_cache=True, logits_to_keep=1).logits[0, -1]  # (V,)
+        token = int(torch.argmax(logits))
+        if token in eos:
+            break
+        out.append(token)
+        ids = [token]
+    return lm.tokenizer.decode(out, skip_special_tokens=True)
+
+
+def evaluate_model(lm: LanguageModel, scene: Scene, examples: list[Example], centroids: dict[str, np.ndarray],
+                   embedder, cfg: EvalConfig, on_turn: Callable[[int], None] | None = None
+                   ) -> tuple[dict[str, float], list[TurnOutput]]:
+    """All metrics of one loaded model on ``examples``, and its per-turn outputs."""
+    tok = lm.tokenizer
+    pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    data = [tokenize_example(tok, e) for e in examples]
+    mean_loss = evaluate_loss(lm.model, data, pad_id, cfg.batch_size, lm.device)
+
+    from xrstory.mind.mind import MindConfig
+
+    mind = CharacterMind(lm, scene, MindConfig(max_new_tokens=cfg.max_new_tokens))
+    outputs: list[TurnOutput] = []
+    for i, ex in enumerate(examples):
+        story = Story(scene, StoryState.model_validate_json(ex.state_json))
+        turn = mind.ask(story, ex.character, ex.player, history=ex.history)
+        raw = _unconstrained(mind, ex, cfg.max_new_tokens)
+        outputs.append(TurnOutput(turn.reply.say, turn.reply.emotion, list(turn.reply.triggers), raw,
+                                  parses_as_reply(raw)))
+        if on_turn is not None:
+            on_turn(i)
+    metrics: dict[str, float] = trigger_scores([e.triggers for e in examples], [o.triggers for o in outputs])
+    metrics["perplexity"] = perplexity(mean_loss)
+    metrics["parse_rate"] = 100.0 * sum(o.parses for o in outputs) / max(len(outputs), 1)
+    sims = [persona_similarity(embedder.encode([o.say]), centroids[e.character])
+            for o, e in zip(outputs, examples, strict=True) if e.character in centroids]
+    metrics["persona_similarity"] = float(np.mean(sims)) if sims else float("nan")
+    gold_emotions = [json.loads(e.target)["emotion"] for e in examples]
+    metrics["emotion_accuracy"] = 100.0 * sum(o.emotion == g for o, g in zip(outputs, gold_emotions, strict=True)) \
+        / max(len(outputs), 1)
+    metrics["n_test"] = len(examples)
+    return metrics, outputs
+
+
+def compare(scene: Scene, splits: Splits, adapter: str | Path, cfg: EvalConfig | None = None,
+            progress: bool = True) -> dict:
+    """``{"base", "adapter", "delta", "examples", "meta"}`` on the test split (stable keys)."""
+    cfg = cfg or EvalConfig()
+    t0 = time.perf_counter()
+    examples = splits.test[: cfg.limit] if cfg.limit else splits.test
+    if not examples:
+        raise ValueError("the test split is empty: the corpus needs at least 3 conversations")
+    embedder = load_embedder()
+    centroids = character_centroids(embedder, splits.train)
+    reference = [persona_similarity(embedder.encode([e.say]), centroids[e.character])
+                 for e in examples if e.character in centroids]
+
+    from rich.progress import Progress
+
+    results: dict[str, tuple[dict, list[TurnOutput]]] = {}
+    with Progress(disable=not progress, transient=True) as bar:
+        for name, adapter_dir in (("base", None), ("adapter", adapter)):
+            task = bar.add_task(f"evaluating {name}", total=len(examples))
+            spec = ModelSpec(source=cfg.model, adapter=adapter_dir, device=cfg.device)  # type: ignore[arg-type]
+            with load_language_model(spec) as lm:
+                results[name] = evaluate_model(lm, scene, examples, centroids, embedder, cfg,
+                                               on_turn=lambda i, t=task: bar.update(t, completed=i + 1))
+    base, tuned = results["base"][0], results["adapter"][0]
+    delta = {k: tuned[k] - base[k] for k in METRIC_KEYS if k != "n_test"}
+    delta["n_test"] = 0
+    rows = []
+    for e, b, a in zip(examples, results["base"][1], results["adapter"][1], strict=True):
+        rows.append({"source": e.source, "character": e.character, "player": e.player, "allowed": e.allowed,
+                     "gold": {"say": e.say, "triggers": e.triggers},
+                     "base": {"say": b.say, "emotion": b.emotion, "triggers": b.triggers, "parses": b.parses,
+                              "unconstrained": b.raw_unconstrained},
+                     "adapter": {"say": a.say, "emotion": a.emotion, "triggers": a.triggers, "parses": a.parses,
+                                 "unconstrained": a.raw_unconstrained}})
+    return {"base": base, "adapter": tuned, "delta": delta, "examples": rows,
+            "meta": {"adapter": str(adapter), "model": cfg.model or "default", "test_turns": len(examples),
+                     "gold_persona_similarity": float(np.mean(reference)) if reference else float("nan"),
+                     "seconds": round(time.perf_counter() - t0, 1)}}
