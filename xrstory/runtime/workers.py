@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -209,7 +208,7 @@ class BrainWorker:
                                           fallback=item.fallback, fallback_reason=item.fallback_reason,
                                           moderated=req.turn in self.moderated_turns))
                 if self.memory is not None and not req.nudge:
-                    self.memory.character(c).add(req.text, item.say, t=time.monotonic())
+                    self.memory.character(c).add(req.text, item.say, t=req.state.time)  # story time, saved with it
                     self.out.put(MemoriesUpdated(self.memory.to_state()))
             elif kind == "TurnTimings":
                 self.out.put(MindTimings(req.turn, c, {
