@@ -131,3 +131,19 @@ def test_corrupt_empty_and_missing_files_name_the_file(tmp_path):
         with pytest.raises(AudioError) as err:
             read_audio(path)
         assert str(path) in str(err.value) and why in str(err.value)
+
+
+def test_push_to_talk_brackets_the_utterance(models, tts):
+    speech = ScriptedSpeech(tts, PLAYER, [ScriptedLine("Ring the fog bell.", pause_before_s=0.5)], tail_s=0.5)
+    asr, vad = models
+    with Ear(asr, vad, config=EarConfig(partial_every_s=None, push_to_talk=True)) as ear:
+        chunks = list(speech.chunks())
+        ear.feed(chunks[0], 0)  # before the button: ignored
+        started = ear.push_to_talk(True, CHUNK)
+        for i, chunk in enumerate(chunks[1:], 1):
+            ear.feed(chunk, i * CHUNK)
+        ended = ear.push_to_talk(False, len(chunks) * CHUNK)
+        assert ear.wait_idle(60)
+        heard = [e for e in drain(ear.events) if isinstance(e, Heard)]
+    assert isinstance(started[0], SpeechStarted) and ended[0].start_frame == CHUNK
+    assert len(heard) == 1 and "bell" in heard[0].text.lower()

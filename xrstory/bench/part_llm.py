@@ -9,6 +9,7 @@ Run alone:  python -m xrstory.bench.worker llm   (see worker.py)
 from __future__ import annotations
 
 import importlib.util
+import time
 from pathlib import Path
 
 import torch
@@ -17,11 +18,14 @@ from xrstory.bench.options import BenchOptions
 from xrstory.bench.stats import ratio, spread
 
 
-def run_llm_part(opts: BenchOptions) -> dict:
+def run_llm_part(opts: BenchOptions, deadline: float | None = None) -> dict:
+    """Required figures first (ours, generate, constrained, llama.cpp), then the optional CPU
+    variants while they fit before ``deadline`` (``time.time()``)."""
     from xrstory.mind.bench import _demo_prompt, constrained, hf_generate, llama_cpp, plain_decode
     from xrstory.mind.loader import ModelSpec, load_language_model
 
     n, repeats = opts.llm_tokens, opts.repeats
+    t0 = time.time()
     with load_language_model(ModelSpec(source=opts.model)) as lm:
         prefix, suffix, allowed = _demo_prompt(lm, opts.scene_dir)
         prompt = prefix + suffix  # token ids
@@ -31,19 +35,22 @@ def run_llm_part(opts: BenchOptions) -> dict:
         cons = constrained(lm, prefix, suffix, allowed, repeats)
         source, device, dtype = lm.source, lm.device, lm.dtype
 
-    variants = {}
-    if device == "cpu":
-        for variant in opts.llm_variants:
-            spec = ModelSpec(source=opts.model, dtype="float32" if variant == "int8" else variant,
-                             int8_cpu=variant == "int8")
-            with load_language_model(spec) as lm:
-                plain_decode(lm, prompt, 4)
-                runs = [plain_decode(lm, prompt, n)[1] for _ in range(repeats)]
-            variants[variant] = spread(runs)
-
     # llama.cpp runs on the GGUF file itself, on the CPU; only a baseline when installed
     gguf = Path(source)
     lc = llama_cpp(gguf, prompt, n, torch.get_num_threads(), repeats) if gguf.suffix == ".gguf" else None
+
+    # each variant costs about what loading and decoding the default model did (x1.5 for margin)
+    variant_s = 1.5 * (time.time() - t0) / 3
+    variants, skipped = {}, []
+    for variant in opts.llm_variants if device == "cpu" else ():
+        if deadline is not None and time.time() + variant_s > deadline:
+            skipped.append(variant)
+            continue
+        spec = ModelSpec(source=opts.model, dtype="float32" if variant == "int8" else variant,
+                         int8_cpu=variant == "int8")
+        with load_language_model(spec) as lm:
+            plain_decode(lm, prompt, 4)
+            variants[variant] = spread([plain_decode(lm, prompt, n)[1] for _ in range(repeats)])
 
     tps = spread([r[1] for r in ours])
     gen = spread(generate)
@@ -67,5 +74,6 @@ def run_llm_part(opts: BenchOptions) -> dict:
         "constrained_forward_ms_per_token": cons["forward_ms_per_token"],
         "spread": {"tokens_per_s": tps, "generate_tokens_per_s": gen},
         "variants_tokens_per_s": variants,
+        "variants_skipped_for_time": skipped,
         "sample_output": cons["output"],
     }

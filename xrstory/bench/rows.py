@@ -47,6 +47,12 @@ def summary_rows(doc: dict) -> list[Row]:
     device = f"{llm.get('device', '?')} {llm.get('dtype', '')}".strip()
     rows = [
         Row("LLM", f"our decode, tokens/s ({device})", fmt(llm.get("tokens_per_s")), _range(tps_sp)),
+    ]
+    for variant, v in (llm.get("variants_tokens_per_s") or {}).items():
+        rows.append(Row("LLM", f"  our decode, CPU variant {variant}, tokens/s", fmt(v.get("median")), _range(v)))
+    if llm.get("variants_skipped_for_time"):
+        rows.append(Row("LLM", "  CPU variants skipped (time)", ", ".join(llm["variants_skipped_for_time"])))
+    rows += [
         Row("LLM", "transformers generate, tokens/s", fmt(llm.get("generate_tokens_per_s")), _range(gen_sp)),
         Row("LLM", "ours / generate", fmt(llm.get("ratio_vs_generate"), 2, "x")),
         Row("LLM", "llama.cpp, tokens/s", fmt(llm.get("llamacpp_tokens_per_s")),

@@ -29,7 +29,8 @@ def run_part(name: str, opts: BenchOptions, budget_s: float, workdir: Path) -> d
     timeout) and, on failure, the tail of the child's output."""
     opts_file, out_file, log_file = (workdir / f"{name}.{ext}" for ext in ("options.json", "json", "log"))
     opts_file.write_text(json.dumps(opts.to_json()))
-    cmd = [sys.executable, "-m", "xrstory.bench.worker", name, "--options", str(opts_file), "--out", str(out_file)]
+    cmd = [sys.executable, "-m", "xrstory.bench.worker", name, "--options", str(opts_file), "--out", str(out_file),
+           "--deadline", f"{time.time() + budget_s - 5.0:.1f}"]  # 5 s to write the results before the kill
     t0 = time.perf_counter()
     with open(log_file, "w") as log:
         try:

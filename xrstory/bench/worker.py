@@ -22,11 +22,11 @@ from pathlib import Path
 from xrstory.bench.options import PARTS, BenchOptions
 
 
-def _run_part(name: str, opts: BenchOptions) -> dict:
+def _run_part(name: str, opts: BenchOptions, deadline: float | None) -> dict:
     if name == "llm":
         from xrstory.bench.part_llm import run_llm_part
 
-        return run_llm_part(opts)
+        return run_llm_part(opts, deadline)
     if name == "voice":
         from xrstory.bench.part_voice import run_voice_part
 
@@ -55,12 +55,14 @@ def gpu_peak_mb() -> float | None:
     return round(torch.cuda.max_memory_allocated() / 2**20, 1)
 
 
-def run_part_here(name: str, opts: BenchOptions) -> dict:
+def run_part_here(name: str, opts: BenchOptions, deadline: float | None = None) -> dict:
+    """``deadline``: ``time.time()`` by which the part must be done; parts with optional extras
+    (the LLM's CPU variants) skip them when they would not fit."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     t0 = time.perf_counter()
     try:
-        figures = _run_part(name, opts)
+        figures = _run_part(name, opts, deadline)
     except Exception as exc:  # noqa: BLE001 - reported in the results, the run goes on
         return {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(),
                 "seconds": round(time.perf_counter() - t0, 1), "peak_rss_mb": peak_rss_mb(),
@@ -75,12 +77,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--options", type=Path, default=None, help="BenchOptions as JSON (run.py writes it)")
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--deadline", type=float, default=None, help="time.time() by which to be done")
     args = ap.parse_args(argv)
     if args.options is not None:
         opts = BenchOptions.from_json(json.loads(args.options.read_text()))
     else:
         opts = BenchOptions.quick() if args.quick else BenchOptions.full()
-    result = run_part_here(args.part, opts)
+    result = run_part_here(args.part, opts, args.deadline)
     text = json.dumps(result, indent=2, default=str)
     if args.out:
         args.out.write_text(text)

@@ -10,7 +10,8 @@ refusals are real), and prints the reply, or with --json:
      "timings_ms": {"first_token", "first_sentence", "total", "prefill", "model_load"},
      "tokens", "prompt_tokens", "cached_prompt_tokens", "prompt_dropped", "model": {...}}
 
-Exit codes: 0 ok, 2 bad input (scene, character, save, adapter), 3 the model failed to load.
+Exit codes: 0 ok, 2 bad input (scene, character, save, a missing adapter or one that does not
+fit the model), 3 the model failed to load.
 Torch and transformers are imported inside the command, so ``xrstory --help`` stays fast.
 """
 
@@ -72,12 +73,17 @@ def ask(scene_dir: Annotated[Path, typer.Argument(help="scene folder (or scene.t
         _fail(f"--state {state}: {exc}")
     adapter_path, adapter_note = _adapter_for(scene, adapter)
 
-    from xrstory.mind.loader import ModelLoadError, ModelSpec, load_language_model
+    from xrstory.mind.loader import (
+        AdapterMismatchError,
+        ModelLoadError,
+        ModelSpec,
+        load_language_model,
+    )
     from xrstory.mind.mind import CharacterMind, MindConfig
 
     try:
         lm = load_language_model(ModelSpec(source=model, adapter=adapter_path))
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, AdapterMismatchError) as exc:
         _fail(str(exc))
     except ModelLoadError as exc:
         _fail(str(exc), 3)

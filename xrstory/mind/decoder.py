@@ -47,7 +47,7 @@ class DecodeResult:
     prefill_ms: float = 0.0  # suffix (and prefix when not cached) prefill, ms from start
     first_token_ms: float = 0.0
     total_ms: float = 0.0
-    mask_ms: float = 0.0  # total time spent computing and applying grammar masks
+    mask_ms: float = 0.0  # total grammar time: computing and applying masks, consuming tokens
     forward_ms: float = 0.0  # total time in the model's forward passes after prefill
     complete: bool = False  # the grammar accepted the output (it parses)
     cut_at_limit: bool = False  # say was steered to close early by the token limit
@@ -128,6 +128,11 @@ class ConstrainedDecoder:
             while res.tokens < max_new_tokens + 2 * self.close_reserve:
                 if should_stop is not None and should_stop():
                     break
+                if say.in_say and generated and sampling.repetition_penalty != 1.0:
+                    seen = torch.tensor(sorted(generated), dtype=torch.long)
+                    picked = logits[seen]
+                    logits[seen] = torch.where(picked > 0, picked / sampling.repetition_penalty,
+                                               picked * sampling.repetition_penalty)
                 t_step = time.perf_counter()
                 allowed = self.grammar.allowed_tokens(matcher)  # (V,) bool
                 near_limit = res.tokens >= max_new_tokens - self.close_reserve
@@ -142,11 +147,6 @@ class ConstrainedDecoder:
                     closing = allowed & self._bracket_start  # past the limit: end the triggers list
                     if closing.any():
                         allowed = closing
-                if say.in_say and generated and sampling.repetition_penalty != 1.0:
-                    seen = torch.tensor(sorted(generated), dtype=torch.long)
-                    picked = logits[seen]
-                    logits[seen] = torch.where(picked > 0, picked / sampling.repetition_penalty,
-                                               picked * sampling.repetition_penalty)
                 logits.masked_fill_(~allowed, float("-inf"))
                 t_masked = time.perf_counter()
                 token = self._pick(logits, sampling, gen)
@@ -154,13 +154,15 @@ class ConstrainedDecoder:
                 if token in self.eos and matcher.is_accepting():
                     res.complete = True
                     break
+                t_consume = time.perf_counter()
                 self.grammar.consume(matcher, [token])
-                if say.in_say and token in self._wordy:
-                    generated.add(token)  # words only: punctuation and JSON syntax stay free to repeat
                 fed = [token] + list(matcher.compute_ff_tokens())  # forced continuation, if any
                 if len(fed) > 1:
                     self.grammar.consume(matcher, fed[1:])
                     res.forced_tokens += len(fed) - 1
+                res.mask_ms += (time.perf_counter() - t_consume) * 1000
+                if say.in_say and token in self._wordy:
+                    generated.add(token)  # words only: punctuation and JSON syntax stay free to repeat
                 res.tokens += len(fed)
                 sampled += 1
                 delta = utf8.decode(self.grammar.decode_bytes(fed))

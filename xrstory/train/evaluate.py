@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from transformers import DynamicCache
 
 from xrstory.mind.loader import LanguageModel, ModelSpec, load_language_model
 from xrstory.mind.mind import CharacterMind
@@ -86,24 +87,42 @@ def character_centroids(embedder, train: list[Example]) -> dict[str, np.ndarray]
     return {c: embedder.encode(lines, normalize_embeddings=True).mean(axis=0) for c, lines in by_char.items()}
 
 
-@torch.inference_mode()
-def _unconstrained(mind: CharacterMind, ex: Example, max_new_tokens: int) -> str:
-    """Greedy reply without the grammar, fed exactly as the runtime feeds the prompt (cached prefix)."""
-    lm = mind.lm
-    prefix, suffix = render_prompt(lm.tokenizer, ex.messages)
-    pre, suf = prompt_token_ids(lm.tokenizer, prefix, suffix)
-    cache, _ = mind.decoder.prefix_cache(ex.character, pre)  # the decoder crops it back next turn
-    eos = set(lm.eos_token_ids)
-    ids, out = suf, []
-    for _ in range(max_new_tokens):
-        x = torch.tensor([ids], dtype=torch.long, device=lm.device)  # (1, T)
-        logits = lm.model(input_ids=x, cache=cache, use_cache=True, logits_to_keep=1).logits[0, -1]  # (V,)
-        token = int(torch.argmax(logits))
-        if token in eos:
-            break
-        out.append(token)
-        ids = [token]
-    return lm.tokenizer.decode(out, skip_special_tokens=True)
+class UnconstrainedGenerator:
+    """Greedy replies without the grammar, prompt fed as the runtime feeds it (cached system prefix).
+
+    Kept here, not borrowed from the mind's decoder internals: it is the no-grammar baseline.
+    """
+
+    def __init__(self, lm: LanguageModel):
+        self.lm = lm
+        self._prefixes: dict[str, tuple[list[int], DynamicCache]] = {}
+
+    def _forward(self, ids: list[int], cache: DynamicCache) -> torch.Tensor:
+        x = torch.tensor([ids], dtype=torch.long, device=self.lm.device)  # (1, T)
+        return self.lm.model(input_ids=x, cache=cache, use_cache=True, logits_to_keep=1).logits[0, -1]  # (V,)
+
+    @torch.inference_mode()
+    def generate(self, ex: Example, max_new_tokens: int) -> str:
+        tok = self.lm.tokenizer
+        prefix, suffix = render_prompt(tok, ex.messages)
+        pre, suf = prompt_token_ids(tok, prefix, suffix)
+        held = self._prefixes.get(ex.character)
+        if held is not None and held[0] == pre:
+            cache = held[1]
+            cache.crop(len(pre))  # drop the previous turn
+        else:
+            cache = DynamicCache(config=self.lm.model.config)
+            self._forward(pre, cache)
+            self._prefixes[ex.character] = (pre, cache)
+        eos = set(self.lm.eos_token_ids)
+        ids, out = suf, []
+        for _ in range(max_new_tokens):
+            token = int(torch.argmax(self._forward(ids, cache)))
+            if token in eos:
+                break
+            out.append(token)
+            ids = [token]
+        return tok.decode(out, skip_special_tokens=True)
 
 
 def evaluate_model(lm: LanguageModel, scene: Scene, examples: list[Example], centroids: dict[str, np.ndarray],
@@ -118,11 +137,12 @@ def evaluate_model(lm: LanguageModel, scene: Scene, examples: list[Example], cen
     from xrstory.mind.mind import MindConfig
 
     mind = CharacterMind(lm, scene, MindConfig(max_new_tokens=cfg.max_new_tokens))
+    free = UnconstrainedGenerator(lm)
     outputs: list[TurnOutput] = []
     for i, ex in enumerate(examples):
         story = Story(scene, StoryState.model_validate_json(ex.state_json))
         turn = mind.ask(story, ex.character, ex.player, history=ex.history)
-        raw = _unconstrained(mind, ex, cfg.max_new_tokens)
+        raw = free.generate(ex, cfg.max_new_tokens)
         outputs.append(TurnOutput(turn.reply.say, turn.reply.emotion, list(turn.reply.triggers), raw,
                                   parses_as_reply(raw)))
         if on_turn is not None:

@@ -123,7 +123,7 @@ class EspeakLibrary:
                 d.espeak_Synth.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
                                            ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p)
                 _Native.dll = d
-            if _Native.users == 0:
+            if _Native.rate == 0:
                 _Native.rate = _Native.dll.espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 200, None,
                                                              INITIALIZE_PHONEME_EVENTS)
                 if _Native.rate <= 0:
@@ -146,8 +146,8 @@ class EspeakLibrary:
                 return
             self._open = False
             _Native.users -= 1
-            if _Native.users == 0:
-                self._dll.espeak_Terminate()
+            # No espeak_Terminate: re-initialising after it left the process hanging at exit
+            # (measured), and the synthesiser is process-wide anyway; the OS frees it at exit.
 
     def synth(self, text: str, voice: str = "en-us", rate: int = 170, pitch: int = 50,
               volume: int = 100) -> Synthesis:
@@ -169,10 +169,16 @@ class EspeakLibrary:
             chunks, events = _Native.chunks, _Native.events
         audio = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
         words, phonemes = [], []
+        seen: set[int] = set()
         # text_position is a 1-based character index into the UTF-8 text; cut words at spaces
         for typ, ms, pos, ph in events:
             if typ == EV_WORD:
-                start = max(pos - 1, 0)
+                start = pos - 1
+                # espeak also sends word events at clause pauses (position 0 or on punctuation);
+                # keep only those that point at the start of a word, once each
+                if start < 0 or start in seen or not (raw[start:start + 1].isalnum() or raw[start] >= 0x80):
+                    continue
+                seen.add(start)
                 end = raw.find(b" ", start)
                 word = raw[start:end if end >= 0 else None].decode("utf-8", "replace")
                 if word:
