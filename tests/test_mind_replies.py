@@ -57,7 +57,7 @@ def scene():
 @pytest.fixture(scope="module")
 def mind(scene):
     with load_language_model(ModelSpec()) as lm:
-        yield CharacterMind(lm, scene, MindConfig(max_new_tokens=24))
+        yield CharacterMind(lm, scene, MindConfig(max_new_tokens=20))
 
 
 def story_at(scene, step: int) -> Story:
@@ -108,7 +108,7 @@ def test_fifty_utterances_parse_and_stay_within_allowed_triggers(mind, scene):
         assert sentences and [s.index for s in sentences] == list(range(len(sentences))), where
         assert events.index(sentences[-1]) < events.index(reply)
         assert polls_after >= 1, f"{where}: first sentence only came when decoding had finished"
-        assert " ".join(s.text for s in sentences) == reply.say
+        assert " ".join(s.text for s in sentences).split() == reply.say.split(), where
         multi_sentence += len(sentences) >= 2
         fired_any += bool(reply.triggers)
         for trig in reply.triggers:  # complete mediation: the story accepts what the grammar allowed

@@ -132,6 +132,11 @@ def test_reply_only_loss_matches_the_full_logits_loss(lm, scene):
         theirs = lm.model(input_ids=batch["input_ids"], labels=batch["labels"]).loss
     assert n == int((batch["labels"] != -100).sum()) and n > 10
     assert float(ours) == pytest.approx(float(theirs), rel=1e-4)
+    # evaluation's cached-prefix path scores the same tokens the same way
+    from xrstory.train.evaluate import FreeRunner
+
+    nll, count, _ = FreeRunner(lm).run(ex, max_new_tokens=0)
+    assert count == n and nll / count == pytest.approx(float(ours), rel=1e-3)
 
 
 def test_tiny_lora_finetune_lowers_validation_loss_and_drives_a_turn(lm, scene, tmp_path_factory):

@@ -26,6 +26,13 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+def _failure_line(failure: str) -> str:
+    """"line N: STEP — ACTUAL" from a playthrough Failure's text (step, expected, actual lines)."""
+    lines = failure.splitlines()
+    actual = lines[-1].split(":", 1)[-1].strip() if len(lines) > 1 else ""
+    return f"{lines[0]} — {actual}" if actual else lines[0]
+
+
 def markdown_section(doc: dict) -> str:
     m = doc["machine"]
     gpu = m.get("gpu") or "none"
@@ -48,7 +55,12 @@ def markdown_section(doc: dict) -> str:
         meets = "" if r.meets is None else ("yes" if r.meets else "**no**")
         lines.append(f"| {r.section} | {_cell(r.figure.strip())} | {_cell(r.value)} | {_cell(r.spread)} | "
                      f"{_cell(r.target)} | {meets} |")
-    lines += ["", "Parts: " + "; ".join(part_lines(doc)), ""]
+    lines += ["", "Parts: " + "; ".join(part_lines(doc))]
+    failures = (doc.get("details") or {}).get("playthrough_failures") or []
+    if failures:  # a turn that was not heard or answered is not in the latencies: say so
+        lines.append(f"Playthrough expectations not met ({len(failures)}): "
+                     + "; ".join(_cell(_failure_line(f)) for f in failures))
+    lines.append("")
     return "\n".join(lines) + "\n"
 
 

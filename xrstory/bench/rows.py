@@ -64,7 +64,8 @@ def summary_rows(doc: dict) -> list[Row]:
         Row("LLM", "constrained: grammar ms/token; tokens/s",
             f"{fmt(llm.get('constrained_overhead_ms_per_token'), 3)}; {fmt(llm.get('constrained_tokens_per_s'))}"),
         Row("voice to voice", "end of speech -> first audio, ms p50 / p95", _pair(v2v, "p50", "p95"),
-            f"n={v2v.get('n')}", f"p50 <= {fmt(tg.get('voice_to_voice_p50_ms'), 0)}", ok.get("voice_to_voice_p50_ms")),
+            f"n={v2v.get('n')} of {(doc.get('options') or {}).get('turns', '?')} turns",
+            f"p50 <= {fmt(tg.get('voice_to_voice_p50_ms'), 0)}", ok.get("voice_to_voice_p50_ms")),
     ]
     for stage, label in (("asr", "speech end -> transcript"), ("first_token", "transcript -> first token"),
                          ("first_sentence", "first token -> first sentence"), ("tts", "first sentence -> audio")):

@@ -176,6 +176,7 @@ class PlaythroughRunner:
         """Yield frames until this step's turn is complete (reply committed and spoken), or until
         the character starts speaking when the next step interrupts it."""
         deadline = time.monotonic() + self.config.max_turn_s
+        quiet_since = None
         while True:
             latest = session.ledger.latest()
             turn = latest if latest is not None and latest is not before else None
@@ -184,12 +185,17 @@ class PlaythroughRunner:
                     return
                 if turn.t_reply_done and not session.busy:
                     return
-            elif not session.busy and not session._mic and time.monotonic() > deadline - self.config.max_turn_s + 3.0:
-                # the utterance went through VAD/ASR and produced no turn: nothing was heard
-                rejected = [e for e in session.events if e.get("event") == "Rejected"]
-                why = f"rejected: {rejected[-1]['reason']}" if rejected else "no speech detected"
-                result.failures.append(Failure(step.line, step.text, "the player's line heard", why))
-                return
+            elif not session.hearing:
+                # the utterance went all the way through VAD and ASR and made no turn: give the
+                # queues 1.5 s of scene time to deliver, then call it unheard
+                quiet_since = session.time if quiet_since is None else quiet_since
+                if session.time - quiet_since > 1.5:
+                    rejected = [e for e in session.events if e.get("event") == "Rejected"]
+                    why = f"rejected: {rejected[-1]['reason']}" if rejected else "no speech detected"
+                    result.failures.append(Failure(step.line, step.text, "the player's line heard", why))
+                    return
+            else:
+                quiet_since = None
             if time.monotonic() > deadline:
                 result.failures.append(Failure(step.line, step.text, f"a reply within {self.config.max_turn_s:.0f} s",
                                                "no reply (timeout)"))

@@ -182,7 +182,12 @@ class Session:
     def busy(self) -> bool:
         """Any worker doing something, or speech pending/playing."""
         return (self.brain.busy or self.speech.busy or self.mixer.busy or bool(self._mic)
-                or self.ear.segmenter.in_speech or self.ear._pending > 0)
+                or self.ear.segmenter.in_speech or self.ear.pending > 0)
+
+    @property
+    def hearing(self) -> bool:
+        """Player audio still on its way: queued, inside an open speech segment, or in Whisper."""
+        return bool(self._mic) or self.ear.segmenter.in_speech or self.ear.pending > 0
 
     @property
     def speaking(self) -> bool:

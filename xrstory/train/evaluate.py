@@ -35,8 +35,7 @@ from xrstory.story.scene import Scene
 from xrstory.story.state import Story, StoryState
 from xrstory.train.dataset import Example, Splits
 from xrstory.train.metrics import perplexity, persona_similarity, trigger_scores
-from xrstory.train.tokens import tokenize_example
-from xrstory.train.trainer import evaluate_loss
+from xrstory.train.tokens import IGNORE, tokenize_example
 
 METRIC_KEYS = ("trigger_precision", "trigger_recall", "trigger_f1", "trigger_exact", "perplexity",
                "parse_rate", "persona_similarity", "emotion_accuracy", "n_test")
@@ -47,8 +46,7 @@ class EvalConfig:
     model: str | None = None  # base model source; None: the default GGUF
     device: str = "auto"
     limit: int | None = None  # first N test examples only
-    max_new_tokens: int = 120  # as the runtime's MindConfig
-    batch_size: int = 4  # perplexity batches
+    max_new_tokens: int = 120  # as the runtime's MindConfig (the unconstrained reply gets the same)
 
 
 @dataclass
@@ -87,68 +85,81 @@ def character_centroids(embedder, train: list[Example]) -> dict[str, np.ndarray]
     return {c: embedder.encode(lines, normalize_embeddings=True).mean(axis=0) for c, lines in by_char.items()}
 
 
-class UnconstrainedGenerator:
-    """Greedy replies without the grammar, prompt fed as the runtime feeds it (cached system prefix).
-
-    Kept here, not borrowed from the mind's decoder internals: it is the no-grammar baseline.
+class FreeRunner:
+    """The no-grammar side of evaluation, one turn at a time with the system prefix's KV cached
+    (as the runtime feeds prompts): the gold reply's negative log-likelihood (for perplexity) and
+    a greedy unconstrained reply (for parse_rate). Both share one prefill of the turn's suffix.
     """
 
     def __init__(self, lm: LanguageModel):
         self.lm = lm
         self._prefixes: dict[str, tuple[list[int], DynamicCache]] = {}
 
-    def _forward(self, ids: list[int], cache: DynamicCache) -> torch.Tensor:
+    def _forward(self, ids: list[int], cache: DynamicCache, last_only: bool = True) -> torch.Tensor:
         x = torch.tensor([ids], dtype=torch.long, device=self.lm.device)  # (1, T)
-        return self.lm.model(input_ids=x, cache=cache, use_cache=True, logits_to_keep=1).logits[0, -1]  # (V,)
+        out = self.lm.model(input_ids=x, cache=cache, use_cache=True, logits_to_keep=1 if last_only else 0)
+        return out.logits[0].float()  # (1 or T, V)
+
+    def _prefix(self, key: str, pre: list[int]) -> DynamicCache:
+        held = self._prefixes.get(key)
+        if held is not None and held[0] == pre:
+            extra = held[1].get_seq_length() - len(pre)
+            if extra:
+                held[1].crop(-extra)  # drop the previous turn
+            return held[1]
+        cache = DynamicCache(config=self.lm.model.config)
+        self._forward(pre, cache)
+        self._prefixes[key] = (pre, cache)
+        return cache
 
     @torch.inference_mode()
-    def generate(self, ex: Example, max_new_tokens: int) -> str:
+    def run(self, ex: Example, max_new_tokens: int) -> tuple[float, int, str]:
+        """(summed NLL of the gold reply tokens in nats, their count, greedy unconstrained text)."""
         tok = self.lm.tokenizer
         prefix, suffix = render_prompt(tok, ex.messages)
         pre, suf = prompt_token_ids(tok, prefix, suffix)
-        held = self._prefixes.get(ex.character)
-        if held is not None and held[0] == pre:
-            cache = held[1]
-            cache.crop(len(pre))  # drop the previous turn
-        else:
-            cache = DynamicCache(config=self.lm.model.config)
-            self._forward(pre, cache)
-            self._prefixes[ex.character] = (pre, cache)
+        target = [t for t, lab in zip(*_ids_and_labels(tok, ex), strict=True) if lab != IGNORE]  # reply + eos
+        cache = self._prefix(ex.character, pre)
+        first = self._forward(suf, cache)  # (1, V): predicts the first reply token
+        rest = self._forward(target[:-1], cache, last_only=False)  # (T-1, V): predict tokens 2..T
+        logits = torch.cat([first, rest])  # (T, V)
+        nll = float(torch.nn.functional.cross_entropy(logits, torch.tensor(target, device=logits.device),
+                                                      reduction="sum"))
+        cache.crop(-(len(target) - 1))  # back to prompt only; greedy decoding starts from `first`
         eos = set(self.lm.eos_token_ids)
-        ids, out = suf, []
-        for _ in range(max_new_tokens):
-            token = int(torch.argmax(self._forward(ids, cache)))
-            if token in eos:
-                break
+        token, out = int(torch.argmax(first[0])), []
+        while token not in eos and len(out) < max_new_tokens:
             out.append(token)
-            ids = [token]
-        return tok.decode(out, skip_special_tokens=True)
+            token = int(torch.argmax(self._forward([token], cache)[0]))
+        return nll, len(target), tok.decode(out, skip_special_tokens=True)
+
+
+def _ids_and_labels(tok, ex: Example) -> tuple[list[int], list[int]]:
+    t = tokenize_example(tok, ex)
+    return t.input_ids, t.labels
 
 
 def evaluate_model(lm: LanguageModel, scene: Scene, examples: list[Example], centroids: dict[str, np.ndarray],
                    embedder, cfg: EvalConfig, on_turn: Callable[[int], None] | None = None
                    ) -> tuple[dict[str, float], list[TurnOutput]]:
     """All metrics of one loaded model on ``examples``, and its per-turn outputs."""
-    tok = lm.tokenizer
-    pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    data = [tokenize_example(tok, e) for e in examples]
-    mean_loss = evaluate_loss(lm.model, data, pad_id, cfg.batch_size, lm.device)
-
     from xrstory.mind.mind import MindConfig
 
     mind = CharacterMind(lm, scene, MindConfig(max_new_tokens=cfg.max_new_tokens))
-    free = UnconstrainedGenerator(lm)
+    free = FreeRunner(lm)
     outputs: list[TurnOutput] = []
+    nll_sum, n_tokens = 0.0, 0
     for i, ex in enumerate(examples):
         story = Story(scene, StoryState.model_validate_json(ex.state_json))
         turn = mind.ask(story, ex.character, ex.player, history=ex.history)
-        raw = free.generate(ex, cfg.max_new_tokens)
+        nll, n, raw = free.run(ex, cfg.max_new_tokens)
+        nll_sum, n_tokens = nll_sum + nll, n_tokens + n
         outputs.append(TurnOutput(turn.reply.say, turn.reply.emotion, list(turn.reply.triggers), raw,
                                   parses_as_reply(raw)))
         if on_turn is not None:
             on_turn(i)
     metrics: dict[str, float] = trigger_scores([e.triggers for e in examples], [o.triggers for o in outputs])
-    metrics["perplexity"] = perplexity(mean_loss)
+    metrics["perplexity"] = perplexity(nll_sum / max(n_tokens, 1))  # token-weighted over all test replies
     metrics["parse_rate"] = 100.0 * sum(o.parses for o in outputs) / max(len(outputs), 1)
     sims = [persona_similarity(embedder.encode([o.say]), centroids[e.character])
             for o, e in zip(outputs, examples, strict=True) if e.character in centroids]

@@ -91,6 +91,11 @@ class Ear:
             self._worker.join(timeout=30)
             self._started = False
 
+    @property
+    def pending(self) -> int:
+        """Transcription jobs queued or running (their events are posted before this drops)."""
+        return self._pending
+
     def wait_idle(self, timeout: float = 60.0) -> bool:
         """Block until every queued transcription is done (tests and offline transcription)."""
         with self._idle:
