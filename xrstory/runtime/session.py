@@ -104,7 +104,6 @@ class Session:
         self._reference16 = np.zeros(CHUNK, np.float32)
         self._mix_chunks: list[np.ndarray] = []
         self._next_turn = 1
-        self._pending_heard: dict[int, tuple[str, int]] = {}  # utterance -> (script text, step line)
         self._gaze_target: str | None = None
         self._last_speaker: str | None = None
         self._speaking: dict[str, float] = {}
