@@ -74,19 +74,31 @@ def info(json_out: bool = typer.Option(False, "--json", help="machine-readable o
     raise typer.Exit(0 if all(p.loads for p in probes) else 1)
 
 
-# Commands of the other layers register here, one line each (keep this file thin).
-from xrstory.mind.cli_serve import serve_command; app.command("serve")(serve_command)  # noqa: E402, E702, I001
-app.command(name="ask")(__import__("xrstory.mind.cli_ask", fromlist=["ask"]).ask)
-app.command(name="hear")(__import__("xrstory.voice.cli_voice", fromlist=["hear"]).hear)
-app.command(name="say")(__import__("xrstory.voice.cli_voice", fromlist=["say"]).say)
-from xrstory.render.cli_render import render_command; app.command("render")(render_command)  # noqa: E402, E702, I001
-from xrstory.director.cli_profile import profile_app; app.add_typer(profile_app, name="profile")  # noqa: E402, E702, I001
-from xrstory.playthrough.cli_run import run; app.command("run")(run)  # noqa: E402, E702, I001
-from xrstory.bench.cli_bench import bench_command; app.command("bench")(bench_command)  # noqa: E402, E702, I001
-from xrstory.runtime.cli_play import play; app.command("play")(play)  # noqa: E402, E702, I001
+# Commands of the other layers register here, one line each (keep this file thin). Each module
+# imports its heavy dependencies inside the command, so `xrstory validate` stays quick.
+from xrstory.bench.cli_bench import bench_command  # noqa: E402
+from xrstory.director.cli_profile import profile_app  # noqa: E402
+from xrstory.mind.cli_ask import ask  # noqa: E402
+from xrstory.mind.cli_serve import serve_command  # noqa: E402
+from xrstory.playthrough.cli_run import run  # noqa: E402
+from xrstory.render.cli_render import render_command  # noqa: E402
+from xrstory.runtime.cli_play import play  # noqa: E402
+from xrstory.train.cli_train import evaluate as eval_command  # noqa: E402
+from xrstory.train.cli_train import finetune as finetune_command  # noqa: E402
+from xrstory.voice.cli_voice import hear, say  # noqa: E402
 
-from xrstory.train.cli_train import finetune as _finetune; app.command("finetune")(_finetune)  # noqa: E402, E702, I001
-from xrstory.train.cli_train import evaluate as _evaluate; app.command("eval")(_evaluate)  # noqa: E402, E702, I001
+app.command("render")(render_command)
+app.command("hear")(hear)
+app.command("say")(say)
+app.command("ask")(ask)
+app.command("serve")(serve_command)
+app.command("play")(play)
+app.command("run")(run)
+app.command("finetune")(finetune_command)
+app.command("eval")(eval_command)
+app.command("bench")(bench_command)
+app.add_typer(profile_app, name="profile")
+
 
 if __name__ == "__main__":
     app()
