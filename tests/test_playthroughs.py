@@ -73,7 +73,7 @@ def test_resume_from_a_save(components, tmp_path):
     save = tmp_path / "warm_up" / "final_state.json"
     resumed = tmp_path / "resume.play"
     resumed.write_text(f"start {save}\ntype to tobias: Tobias, how are you holding up?\n"
-                       "expect reply from tobias\nexpect flag bell_rung\nexpect prop stove cold\n")
+                       "expect reply from tobias\nexpect flag bell_rung\n")
     pt = parse_playthrough(resumed, scene_dir=DEMO)
     result = PlaythroughRunner(components, SessionConfig(scene_dir=DEMO, eye_size=(96, 96)), tmp_path).run(pt)
     assert result.passed, "\n".join(str(f) for f in result.failures)
