@@ -2,7 +2,7 @@
 
 The decoder feeds text deltas of ``{"say": "...", "emotion": ...}``; ``SayStream.feed`` returns
 the sentences of ``say`` that are complete so far, so TTS can start on the first sentence while
-the model is still writing the second. JSON string escapes (\\n, \\", \\uXXXX, surrogate pairs)
+the model is still writing the second. JSON string escapes (\\n, \\", \\u plus four hex digits, surrogate pairs)
 are decoded as they arrive.
 """
 
@@ -88,7 +88,7 @@ class SayStream:
             self.say += _ESCAPES.get(esc[1], esc[1])
             self._escape = ""
             return True
-        if len(esc) == 6:  # \uXXXX
+        if len(esc) == 6:  # a \u escape with its four hex digits
             code = int(esc[2:], 16)
             self._escape = ""
             if 0xD800 <= code < 0xDC00:
