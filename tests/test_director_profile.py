@@ -4,6 +4,7 @@ gaze dwell from head pose; bad input named clearly."""
 import math
 
 import pytest
+from helpers import lighthouse_fixture
 
 from xrstory.director import (
     Director,
@@ -15,12 +16,9 @@ from xrstory.director import (
     taste,
 )
 from xrstory.director.store import SECONDS_PER_DAY
-from xrstory.story import Story, load_scene
+from xrstory.story import Story
 
-
-@pytest.fixture(scope="module")
-def scene():
-    return load_scene("scenes/lighthouse")
+scene = lighthouse_fixture()
 
 
 def test_features_decay_with_their_half_life(tmp_path):

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from helpers import lighthouse_fixture
 
 from xrstory.mind.prompt import (
     PromptBudget,
@@ -12,13 +13,10 @@ from xrstory.mind.prompt import (
     system_message,
 )
 from xrstory.mind.reply import Reply, reply_from_json, reply_to_json
-from xrstory.story import Story, load_scene
+from xrstory.story import Story
 from xrstory.story.state import Utterance
 
-
-@pytest.fixture(scope="module")
-def scene():
-    return load_scene("scenes/lighthouse")
+scene = lighthouse_fixture()
 
 
 def test_messages_hold_every_section(scene):

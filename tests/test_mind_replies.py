@@ -9,20 +9,17 @@ Replies are kept short (max_new_tokens) so the module fits the CI budget on a 2-
 import time
 
 import pytest
+from helpers import lighthouse_fixture, mind_fixture, story_at
 
-from xrstory.mind.loader import ModelSpec, load_language_model
-from xrstory.mind.mind import CharacterMind, MindConfig
 from xrstory.mind.reply import Reply, ReplyStarted, Sentence, TurnTimings, reply_from_json
-from xrstory.story import Story, load_scene
 from xrstory.story.scene import EMOTIONS
 
 pytestmark = pytest.mark.slow
 
-# the story's arc, step by step: (trigger, by) applied to reach each state
-ARC = [("light_stove", "maren"), ("open_cellar", "player"), ("fetch_oil", "tobias"),
-       ("light_lamp", "maren"), ("radio_ship", "tobias")]
+scene = lighthouse_fixture()
+mind = mind_fixture(max_new_tokens=20)
 
-UTTERANCES = {  # state index (steps of ARC applied) -> (character, what the player says)
+UTTERANCES = {  # state index (steps of helpers.LIGHTHOUSE_ARC applied) -> (character, what the player says)
     0: [("maren", "It's freezing in here. Can you get the stove going?"),
         ("maren", "Who are you?"), ("maren", "Why is the lamp dark?"), ("maren", "Light the lamp, quickly!"),
         ("maren", "Is there anything to drink?"), ("tobias", "Are you alright?"),
@@ -47,24 +44,6 @@ UTTERANCES = {  # state index (steps of ARC applied) -> (character, what the pla
         ("tobias", "Your captain is safe?"), ("maren", "Talk them in, Maren."), ("tobias", "Tell Ada we're here."),
         ("maren", "Will they make it?"), ("tobias", "What will you do tomorrow?"), ("maren", "Thank you, Maren.")],
 }
-
-
-@pytest.fixture(scope="module")
-def scene():
-    return load_scene("scenes/lighthouse")
-
-
-@pytest.fixture(scope="module")
-def mind(scene):
-    with load_language_model(ModelSpec()) as lm:
-        yield CharacterMind(lm, scene, MindConfig(max_new_tokens=20))
-
-
-def story_at(scene, step: int) -> Story:
-    story = Story(scene)
-    for trig, by in ARC[:step]:
-        assert story.apply(trig, by=by).fired
-    return story
 
 
 def run_turn(mind, story, character, text):

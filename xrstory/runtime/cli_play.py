@@ -144,7 +144,7 @@ def play(scene_dir: Path = typer.Argument(..., help="scene folder"),
             from xrstory.voice.sources import MicSource
 
             source = MicSource()
-            threading.Thread(target=lambda: [session._mic.append(c) for c in source.chunks()],
+            threading.Thread(target=lambda: [session.queue_microphone(c) for c in source.chunks()],
                              name="mic", daemon=True).start()
         else:
             threading.Thread(target=_stdin_lines, args=(lines,), name="stdin", daemon=True).start()

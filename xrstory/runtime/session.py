@@ -6,7 +6,9 @@ Each frame (headless: one 32 ms chunk of audio time; paced to the wall clock by 
   2. events from the ear and the brain/speech workers are drained (never waited for): a heard
      line becomes a turn for the brain; a committed reply's triggers go through ``Story.apply``;
   3. the mixer renders this frame's audio (characters' voices placed in space, cues, ambience);
-  4. the renderer animates toward the story state and draws the views.
+  4. the renderer animates toward the story state and draws the views;
+  5. the head pose feeds the gaze tracker (a ray test); every few seconds and before each turn
+     the dwell goes to the director on the brain worker's thread (``gaze_feed``).
 Player speech while a character talks stops that character (barge-in); the interruption is
 noted in the conversation the model sees next.
 
@@ -15,7 +17,6 @@ Run it through ``xrstory play`` (live) or ``xrstory run`` (scripted playthroughs
 
 from __future__ import annotations
 
-import logging
 import queue
 import time
 from collections import deque
@@ -25,20 +26,14 @@ from pathlib import Path
 import numpy as np
 
 from xrstory.playthrough.results import Capture
-from xrstory.runtime import events as ev
 from xrstory.runtime.config import SessionConfig
+from xrstory.runtime.gaze_feed import GazeFeed
+from xrstory.runtime.turn_flow import TurnFlow
 from xrstory.runtime.turns import TurnLedger
-from xrstory.runtime.workers import (
-    BrainWorker,
-    MemoriesUpdated,
-    MindTimings,
-    SpeechWorker,
-    TurnRequest,
-)
-from xrstory.story.scene import PLAYER
+from xrstory.runtime.voice_events import VoiceEvents
+from xrstory.runtime.worker_events import WorkerEvents
+from xrstory.runtime.workers import BrainWorker, SpeechWorker
 from xrstory.story.state import Story, StoryState
-
-log = logging.getLogger(__name__)
 
 EAR_RATE = 16_000
 CHUNK = 512  # samples at 16 kHz per frame: 32 ms, the VAD's window
@@ -46,8 +41,11 @@ MIX_RATE = 48_000
 MIX_CHUNK = CHUNK * MIX_RATE // EAR_RATE  # 1536 samples at 48 kHz per frame
 
 
-class Session:
-    """Wires voice -> director -> mind -> TTS/mixer -> story -> render on a display's frame loop."""
+class Session(TurnFlow, VoiceEvents, WorkerEvents):
+    """Wires voice -> director -> mind -> TTS/mixer -> story -> render on a display's frame loop.
+
+    The turn (``turn_flow``) and the handling of voice (``voice_events``) and worker events
+    (``worker_events``) live in their own modules as mixins; this class owns the state and the frame."""
 
     def __init__(self, config: SessionConfig, components, scene, state: StoryState | None = None,
                  display=None, on_event: Callable[[dict], None] | None = None, capture_dir: Path | None = None):
@@ -90,6 +88,7 @@ class Session:
         self.speech = SpeechWorker(components.tts, self.mixer, scene, self.out)
         self.brain = BrainWorker(self.mind, scene, self.speech, self.out, memory=self.memory,
                                  director=self.director, moderator=self.moderator)
+        self.gaze = GazeFeed(scene, self.brain, self.director)  # head pose -> dwell -> director (brain thread)
         self.ledger = TurnLedger()
         self.events: list[dict] = []
         self.captures: list[Capture] = []
@@ -154,25 +153,14 @@ class Session:
             self._mic.append(part.astype(np.float32))
         self._script_line = (text, step_line)
 
+    def queue_microphone(self, chunk16: np.ndarray) -> None:
+        """One live microphone chunk: (CHUNK,) float32 at 16 kHz; safe from the microphone's thread."""
+        self._mic.append(chunk16)
+
     def player_says_text(self, text: str, step_line: int = 0) -> int:
         """The text-only path: the line goes straight to the director and the mind."""
         t = time.monotonic()
         return self._start_turn(text, text, step_line, spoken=False, t_speech_end=None, t_heard=t)
-
-    def press(self, target: str, step_line: int = 0) -> int:
-        """The player points at ``target`` and presses select: the prop's trigger is applied
-        as the player's (the story checks it like any other). Recorded as a turn without speech."""
-        turn = self._next_turn
-        self._next_turn += 1
-        self.ledger.open(turn, step_line, f"(presses {target})", "", "", False, None, time.monotonic())
-        self._emit(ev.PlayerPressed(turn, target))
-        prop = next((p for p in self.scene.props if p.id == target), None)
-        if prop is None or prop.press_trigger is None:
-            self._emit(ev.TriggerRefused(turn, f"press:{target}", PLAYER, f"nothing happens when '{target}' is pressed"))
-            self.ledger.get(turn).refused[f"press:{target}"] = "nothing to press"
-            return turn
-        self._apply_triggers(turn, (prop.press_trigger,), PLAYER)
-        return turn
 
     def look_at_target(self, target: str | None) -> None:
         self._gaze_target = target
@@ -191,156 +179,6 @@ class Session:
     @property
     def speaking(self) -> bool:
         return bool(self.mixer.speaking)
-
-    # -- the turn ----------------------------------------------------------------------
-    def _addressee(self, text: str) -> str:
-        lowered = text.lower()
-        for c in self.scene.characters:
-            if c.name.lower() in lowered or c.id in lowered:
-                return c.id
-        if self._gaze_target and any(c.id == self._gaze_target for c in self.scene.characters):
-            return self._gaze_target
-        return self._last_speaker or self.scene.characters[0].id
-
-    def _start_turn(self, script_text: str, heard: str, step_line: int, spoken: bool,
-                    t_speech_end: float | None, t_heard: float) -> int:
-        turn = self._next_turn
-        self._next_turn += 1
-        character = self._addressee(heard)
-        self.ledger.open(turn, step_line, script_text, heard, character, spoken, t_speech_end, t_heard)
-        self._emit(ev.Heard(turn, heard, addressed=character, t=t_heard))
-        history = list(self.story.state.conversation[-8:])
-        self.story.note_utterance(PLAYER, heard)
-        director = self.director
-        self.brain.call(lambda: director.on_player_line(heard, character))
-        self.brain.submit(TurnRequest(turn, character, heard, self.story.state.model_copy(deep=True), history))
-        self._active_turn = turn
-        self._last_speaker = character
-        return turn
-
-    def _apply_triggers(self, turn: int, triggers, by: str) -> None:
-        rec = self.ledger.get(turn)
-        for trig in triggers:
-            result = self.story.apply(trig, by=by)
-            self.brain.call(lambda r=result, d=self.director: d.on_trigger(r))
-            if result.fired:
-                self._emit(ev.TriggerFired(turn, trig, by, result.beat_after))
-                if rec is not None:
-                    rec.fired.append(trig)
-                for cue in result.sounds:
-                    try:
-                        self.mixer.play_cue(cue)
-                    except Exception as exc:  # noqa: BLE001 - a missing cue is not worth a crash
-                        log.warning("sound cue %s: %s", cue, exc)
-                self._capture_next.append(f"trigger {trig}")
-                if result.ended:
-                    self._emit(ev.StoryEnded(result.ended))
-            else:
-                self._emit(ev.TriggerRefused(turn, trig, by, result.reason))
-                if rec is not None:
-                    rec.refused[trig] = result.reason
-
-    # -- events ------------------------------------------------------------------------
-    def _emit(self, event: ev.Event) -> None:
-        d = event.to_dict()
-        d["scene_time"] = round(self.time, 3)
-        self.events.append(d)
-        self.on_event(d)
-
-    def _handle_voice(self, v) -> None:
-        kind = type(v).__name__
-        if kind == "SpeechStarted":
-            self._emit(ev.PlayerSpeechStarted(self._next_turn, t=v.t))
-            if self.mixer.speaking or self.brain.busy:
-                self._barge_in()
-        elif kind == "SpeechEnded":
-            self._emit(ev.PlayerSpeechEnded(self._next_turn, t=v.t))
-        elif kind == "Heard":
-            if not v.text.strip():
-                return
-            script_text, step_line = self._script_text_for(v)
-            self._start_turn(script_text or v.text, v.text, step_line, True, v.t_end_of_speech, v.t_transcribed)
-        elif kind == "Rejected":
-            self.events.append({"event": "Rejected", "t": v.t, "reason": v.reason, "text": v.text,
-                                "scene_time": round(self.time, 3)})
-        elif kind == "SpeakingStarted":
-            turn = self.ledger.line_turn.get(v.line)
-            rec = self.ledger.get(turn) if turn else None
-            if rec is not None and rec.t_first_audio is None:
-                rec.t_first_audio = v.t
-            self._emit(ev.SpeakingStarted(turn or 0, v.character, t=v.t))
-        elif kind == "SpeakingDone":
-            turn = self.ledger.line_turn.get(v.line, 0)
-            self._emit(ev.SpeakingStopped(turn, v.character, t=v.t))
-        elif kind == "SpeakingInterrupted":
-            turn = self.ledger.line_turn.get(v.line, 0)
-            rec = self.ledger.get(turn)
-            if rec is not None:
-                rec.interrupted = True
-            spoken = v.words_spoken
-            # the model's context keeps what the player actually heard, marked as cut off
-            for u in reversed(self.story.state.conversation):
-                if u.speaker == v.character:
-                    u.text, u.interrupted = (spoken or u.text), True
-                    break
-            director = self.director
-            self.brain.call(lambda c=v.character: director.on_interruption(c))
-            self._emit(ev.SpeakingStopped(turn, v.character, interrupted=True,
-                                          words_spoken=len(spoken.split()), t=v.t))
-        elif kind == "SpeakingLevel":
-            self._speaking[v.character] = v.level
-
-    def _script_text_for(self, heard) -> tuple[str, int]:
-        # scripted sessions speak one line at a time: the heard text belongs to the last one queued
-        text, line = self._script_line
-        self._script_line = ("", 0)
-        return text, line
-
-    def _barge_in(self) -> None:
-        stopped = self.mixer.stop(character=None)
-        if self._active_turn is not None and self.brain.busy:
-            self.brain.interrupt()
-            self.speech.cancel(self._active_turn)
-        if stopped:
-            log.info("barge-in: stopped %d line(s)", len(stopped))
-
-    def _handle_worker(self, w) -> None:
-        if isinstance(w, ev.ReplyStarted):
-            rec = self.ledger.get(w.turn)
-            if rec is not None:
-                rec.t_first_token = w.t
-            self._emit(w)
-        elif isinstance(w, ev.SentenceReady):
-            rec = self.ledger.get(w.turn)
-            if rec is not None and rec.t_first_sentence is None:
-                rec.t_first_sentence = w.t
-            line = self.speech.line_id(w.turn, w.character)
-            self.ledger.line_turn[line] = w.turn
-            self._subtitles[w.character] = w.text
-            self._subtitle_until[w.character] = self.time + 2.0 + 0.35 * len(w.text.split())
-            self._emit(w)
-        elif isinstance(w, ev.ReplyDone):
-            rec = self.ledger.get(w.turn)
-            if rec is not None:
-                rec.t_reply_done = w.t
-                rec.say, rec.emotion, rec.triggers = w.say, w.emotion, list(w.triggers)
-                rec.fallback, rec.moderated = w.fallback, w.moderated
-            self.story.note_utterance(w.character, w.say)
-            self._emit(w)
-            director = self.director
-            self.brain.call(lambda: director.on_character_line(w.character, w.say))
-            if not w.fallback or w.triggers:
-                self._apply_triggers(w.turn, w.triggers, w.character)
-            self._capture_next.append(f"reply {w.turn} {w.character}")
-            if rec is not None and not w.fallback and not rec.t_first_sentence:
-                rec.t_first_sentence = w.t
-        elif isinstance(w, MemoriesUpdated):
-            self.story.state.memories = w.memories
-        elif isinstance(w, MindTimings):
-            self.events.append({"event": "MindTimings", "t": w.t, "turn": w.turn, "character": w.character,
-                                **w.timings})
-        else:
-            self._emit(w)
 
     # -- the frame -----------------------------------------------------------------------
     def tick(self, frame) -> None:
@@ -374,6 +212,8 @@ class Session:
                     target = self.renderer.pick(event.aim.position, event.aim.forward(), interactive_only=True)
                     if target:
                         self.press(target)
+        if frame is not None:
+            self.gaze.update(frame.head.position, frame.head.orientation, frame.dt)
         self.story.state.time = self.time
         ms = (time.perf_counter() - t_start) * 1000.0
         (self.frame_ms_busy if busy else self.frame_ms_idle).append(ms)

@@ -5,6 +5,9 @@ their queues and drains their events once per frame.
   prompt -> constrained stream -> sentences (handed to the speech worker as they come) -> reply.
 - ``SpeechWorker`` owns the TTS engine: sentence by sentence into the spatial mixer, so the
   first sentence plays while the rest is still being made.
+
+Both are a ``JobThread``: one daemon thread, a queue of jobs in order, failures reported as
+``WorkerFailed`` events.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Self
 
 from xrstory.runtime import events as ev
 from xrstory.story.scene import Scene
@@ -45,23 +49,62 @@ class MemoriesUpdated(ev.Event):
     memories: dict
 
 
-class SpeechWorker:
+class JobThread:
+    """One daemon thread working through a queue of jobs in order; ``None`` ends it. A job that
+    raises is reported to the frame loop as ``WorkerFailed`` and the thread goes on."""
+
+    def __init__(self, name: str, out: queue.Queue, join_timeout_s: float):
+        self.out = out
+        self._name, self._join_timeout_s = name, join_timeout_s
+        self._jobs: queue.Queue = queue.Queue()
+        self._busy = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> Self:
+        self._thread.start()
+        return self
+
+    @property
+    def busy(self) -> bool:
+        return self._busy.is_set() or not self._jobs.empty()
+
+    def close(self) -> None:
+        self._jobs.put(None)
+        self._thread.join(timeout=self._join_timeout_s)
+
+    def _do(self, job) -> None:
+        raise NotImplementedError
+
+    def _failed(self, job) -> None:
+        """After ``job`` raised (and was reported): put right what it left half done."""
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            self._busy.set()
+            try:
+                self._do(job)
+            except Exception as exc:  # noqa: BLE001 - reported to the loop, the session goes on
+                log.error("%s worker failed on %r: %s", self._name, job, traceback.format_exc())
+                self.out.put(ev.WorkerFailed(self._name, f"{type(exc).__name__}: {exc}"))
+                self._failed(job)
+            finally:
+                self._busy.clear()
+
+
+class SpeechWorker(JobThread):
     """Text -> audio in each character's voice -> mixer lines. One thread, in order."""
 
     def __init__(self, tts, mixer, scene: Scene, out: queue.Queue):
         from xrstory.voice.tts import VoiceSettings
 
-        self.tts, self.mixer, self.scene, self.out = tts, mixer, scene, out
+        super().__init__("speech", out, join_timeout_s=10)
+        self.tts, self.mixer, self.scene = tts, mixer, scene
         self._voices = {c.id: VoiceSettings.of(c.voice) for c in scene.characters}
-        self._jobs: queue.Queue = queue.Queue()
         self._lines: dict[tuple[int, str], int] = {}  # (turn, character) -> mixer line id
         self._cancelled: set[int] = set()
-        self._busy = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="speech", daemon=True)
-
-    def start(self) -> SpeechWorker:
-        self._thread.start()
-        return self
 
     def line_id(self, turn: int, character: str) -> int:
         """The mixer line of a turn (created on first use, from any thread)."""
@@ -81,52 +124,25 @@ class SpeechWorker:
     def cancel(self, turn: int) -> None:
         self._cancelled.add(turn)
 
-    @property
-    def busy(self) -> bool:
-        return self._busy.is_set() or not self._jobs.empty()
-
-    def close(self) -> None:
-        self._jobs.put(None)
-        self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while True:
-            job = self._jobs.get()
-            if job is None:
-                return
-            kind, turn, character, text = job
-            self._busy.set()
-            try:
-                line = self.line_id(turn, character)
-                if kind == "end" or turn in self._cancelled:
-                    if kind == "end":
-                        self.mixer.finish(line)
-                    continue
-                spoken = self.tts.synthesize(text, self._voices[character])
-                self.mixer.append(line, spoken)
-            except Exception as exc:  # noqa: BLE001 - a broken TTS line must not end the session
-                log.exception("speech worker failed on %r", text)
-                self.out.put(ev.WorkerFailed("speech", f"{type(exc).__name__}: {exc}"))
-            finally:
-                self._busy.clear()
+    def _do(self, job) -> None:
+        kind, turn, character, text = job
+        line = self.line_id(turn, character)
+        if kind == "end":
+            self.mixer.finish(line)
+        elif turn not in self._cancelled:
+            self.mixer.append(line, self.tts.synthesize(text, self._voices[character]))
 
 
-class BrainWorker:
+class BrainWorker(JobThread):
     """Director, memory and mind on one thread; turns are processed one at a time."""
 
     def __init__(self, mind, scene: Scene, speech: SpeechWorker, out: queue.Queue, memory=None,
                  director=None, moderator=None):
-        self.mind, self.scene, self.speech, self.out = mind, scene, speech, out
+        super().__init__("brain", out, join_timeout_s=30)
+        self.mind, self.scene, self.speech = mind, scene, speech
         self.memory, self.director, self.moderator = memory, director, moderator
-        self._jobs: queue.Queue = queue.Queue()
         self._stop_turn = threading.Event()
-        self._busy = threading.Event()
         self.moderated_turns: set[int] = set()
-        self._thread = threading.Thread(target=self._run, name="brain", daemon=True)
-
-    def start(self) -> BrainWorker:
-        self._thread.start()
-        return self
 
     def submit(self, request: TurnRequest) -> None:
         self._jobs.put(request)
@@ -139,34 +155,20 @@ class BrainWorker:
         """Stop generating the current turn (barge-in); its reply is then not committed."""
         self._stop_turn.set()
 
-    @property
-    def busy(self) -> bool:
-        return self._busy.is_set() or not self._jobs.empty()
-
     def close(self) -> None:
         self._stop_turn.set()
-        self._jobs.put(None)
-        self._thread.join(timeout=30)
+        super().close()
 
-    def _run(self) -> None:
-        while True:
-            job = self._jobs.get()
-            if job is None:
-                return
-            self._busy.set()
-            try:
-                if callable(job):
-                    job()
-                else:
-                    self._stop_turn.clear()
-                    self._turn(job)
-            except Exception as exc:  # noqa: BLE001 - reported to the loop, the session goes on
-                log.error("brain worker failed: %s", traceback.format_exc())
-                self.out.put(ev.WorkerFailed("brain", f"{type(exc).__name__}: {exc}"))
-                if not callable(job):
-                    self.speech.end(job.turn, job.character)
-            finally:
-                self._busy.clear()
+    def _do(self, job) -> None:
+        if callable(job):
+            job()
+        else:
+            self._stop_turn.clear()
+            self._turn(job)
+
+    def _failed(self, job) -> None:
+        if not callable(job):
+            self.speech.end(job.turn, job.character)  # the turn's line ends; nothing hangs in the mixer
 
     def _moderate(self, turn: int) -> Callable[[str], str | None] | None:
         if self.moderator is None:

@@ -16,11 +16,11 @@ CHUNK = 512  # samples at 16 kHz = 32 ms; Silero VAD's window size at this rate
 
 
 @dataclass
-class HeadlessClock:
+class SampleClock:
+    """Counts samples at ``EAR_RATE`` in chunks of ``chunk``; ``tick`` advances one chunk."""
+
     chunk: int = CHUNK  # samples at EAR_RATE per tick
-    pace: bool = False  # sleep so audio time never runs ahead of wall time
     frame: int = 0  # samples at EAR_RATE since start
-    _t0: float = field(default_factory=time.monotonic)
 
     @property
     def seconds(self) -> float:
@@ -30,6 +30,18 @@ class HeadlessClock:
         """Advance one chunk; returns the frame at the start of the chunk."""
         start = self.frame
         self.frame += self.chunk
+        return start
+
+
+@dataclass
+class HeadlessClock(SampleClock):
+    """Advances only when asked: deterministic, as fast as the CPU allows, or paced to wall time."""
+
+    pace: bool = field(default=False, kw_only=True)  # sleep so audio time never runs ahead of wall time
+    _t0: float = field(default_factory=time.monotonic, kw_only=True)
+
+    def tick(self) -> int:
+        start = super().tick()
         if self.pace:
             ahead = self.frame / EAR_RATE - (time.monotonic() - self._t0)
             if ahead > 0:
@@ -38,17 +50,5 @@ class HeadlessClock:
 
 
 @dataclass
-class RealtimeClock:
-    """Advanced by the audio device callback (``advance``); read from any thread."""
-
-    chunk: int = CHUNK
-    frame: int = 0
-
-    @property
-    def seconds(self) -> float:
-        return self.frame / EAR_RATE
-
-    def tick(self) -> int:
-        start = self.frame
-        self.frame += self.chunk
-        return start
+class RealtimeClock(SampleClock):
+    """Ticked by the audio device's callback thread; ``seconds`` may be read from any thread."""

@@ -14,6 +14,8 @@ with a message that suggests ``--display headless``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Self
 
 import xr
 
@@ -48,6 +50,42 @@ def _describe(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}".strip().rstrip(":")
 
 
+class OwnsXrHandle:
+    """Base of the context managers that own one OpenXR handle (``XrInstance``, ``XrSession``).
+
+    ``__enter__`` builds with ``_create``; when that fails part way it runs ``__exit__`` before
+    re-raising, because Python does not call ``__exit__`` for an ``__enter__`` that raised and
+    the handles made so far would leak. ``_destroy_handle`` is the common end of a handle: a
+    lost runtime may refuse the destroy call, and the handle is gone either way.
+    """
+
+    handle = None
+
+    def _create(self) -> None:
+        raise NotImplementedError
+
+    def __exit__(self, *exc) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        try:
+            self._create()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def _destroy_handle(self, destroy: Callable[[object], object], call_name: str) -> None:
+        """``destroy(self.handle)`` once; a refusal is logged under ``call_name`` (e.g. xrDestroySession)."""
+        if self.handle is None:
+            return
+        try:
+            destroy(self.handle)
+        except xr.XrException as exc:
+            log.warning("%s: %s", call_name, _describe(exc))
+        self.handle = None
+
+
 def choose_extensions(available: set[str], config: OpenXRConfig) -> list[str]:
     """The instance extensions to enable for ``config`` from what the runtime ``available`` offers."""
     want: list[str] = []
@@ -69,7 +107,7 @@ def choose_extensions(available: set[str], config: OpenXRConfig) -> list[str]:
     return want
 
 
-class XrInstance:
+class XrInstance(OwnsXrHandle):
     """Owns the ``XrInstance``; finds the HMD system and its stereo view configuration."""
 
     def __init__(self, config: OpenXRConfig):
@@ -82,14 +120,6 @@ class XrInstance:
         self.view_sizes: list[tuple[int, int]] = []  # recommended (width, height) per view, pixels
         self.max_sizes: list[tuple[int, int]] = []
         self.blend_modes: list[str] = []
-
-    def __enter__(self) -> XrInstance:
-        try:
-            self._create()
-        except BaseException:
-            self.__exit__(None, None, None)
-            raise
-        return self
 
     def _create(self) -> None:
         self.extensions = choose_extensions(available_extensions(), self.config)
@@ -137,9 +167,4 @@ class XrInstance:
         return extension in self.extensions
 
     def __exit__(self, *exc) -> None:
-        if self.handle is not None:
-            try:
-                xr.destroy_instance(self.handle)
-            except xr.XrException as e:  # a lost runtime may refuse; the handle is gone either way
-                log.warning("xrDestroyInstance: %s", _describe(e))
-            self.handle = None
+        self._destroy_handle(xr.destroy_instance, "xrDestroyInstance")

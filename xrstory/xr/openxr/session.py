@@ -11,7 +11,7 @@ import xr
 
 from xrstory.render.view import Pose, View
 from xrstory.xr.openxr.config import OpenXRConfig
-from xrstory.xr.openxr.instance import STEREO, XrInstance
+from xrstory.xr.openxr.instance import STEREO, OwnsXrHandle, XrInstance
 from xrstory.xr.openxr.layers import ProjectionLayer
 from xrstory.xr.openxr.spaces import ReferenceSpaces, to_pose, to_view
 from xrstory.xr.openxr.swapchain import EyeSwapchains
@@ -20,7 +20,7 @@ log = logging.getLogger("xrstory.xr.openxr")
 VIEW_VALID = xr.ViewStateFlags.POSITION_VALID_BIT | xr.ViewStateFlags.ORIENTATION_VALID_BIT
 
 
-class XrSession:
+class XrSession(OwnsXrHandle):
     def __init__(self, instance: XrInstance, config: OpenXRConfig, gl, ctx, blend_mode: str):
         self.instance = instance
         self.config = config
@@ -34,14 +34,6 @@ class XrSession:
         self.input = None
         self._binding = None  # kept alive as long as the session
         self._stack = ExitStack()
-
-    def __enter__(self) -> XrSession:
-        try:
-            self._create()
-        except BaseException:
-            self.__exit__(None, None, None)
-            raise
-        return self
 
     def _create(self) -> None:
         self._binding = self.gl.xr_binding() if self.gl is not None else None
@@ -78,13 +70,7 @@ class XrSession:
         return [to_view(v) for v in xr_views], list(xr_views), head
 
     def _destroy(self) -> None:
-        if self.handle is None:
-            return
-        try:
-            xr.destroy_session(self.handle)
-        except xr.XrException as exc:
-            log.warning("xrDestroySession: %s", exc)
-        self.handle = None
+        self._destroy_handle(xr.destroy_session, "xrDestroySession")
 
     def __exit__(self, *exc) -> None:
         self._stack.close()

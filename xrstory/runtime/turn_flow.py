@@ -1,0 +1,93 @@
+"""How a turn starts and how triggers land: the part of ``Session`` that turns a heard line,
+a typed line or a press into a ``TurnRecord``, a request for the brain worker, and calls of
+``Story.apply`` (the story checks every trigger; refused ones are events too).
+
+A mixin of ``runtime.session.Session``, which owns the state these methods use (``story``,
+``ledger``, ``brain``, ``director``, ``gaze``, ``mixer``, ``events``); it runs on the frame loop's
+thread only. The director is reached only through ``brain.call`` (it lives on the brain thread).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from xrstory.runtime import events as ev
+from xrstory.runtime.workers import TurnRequest
+from xrstory.story.scene import PLAYER
+
+log = logging.getLogger("xrstory.runtime.session")
+
+
+class TurnFlow:
+    """Starting turns, applying triggers, and recording what happened as events."""
+
+    def press(self, target: str, step_line: int = 0) -> int:
+        """The player points at ``target`` and presses select: the prop's trigger is applied
+        as the player's (the story checks it like any other). Recorded as a turn without speech."""
+        turn = self._next_turn
+        self._next_turn += 1
+        self.ledger.open(turn, step_line, f"(presses {target})", "", "", False, None, time.monotonic())
+        self._emit(ev.PlayerPressed(turn, target))
+        prop = next((p for p in self.scene.props if p.id == target), None)
+        if prop is None or prop.press_trigger is None:
+            self._emit(ev.TriggerRefused(turn, f"press:{target}", PLAYER, f"nothing happens when '{target}' is pressed"))
+            self.ledger.get(turn).refused[f"press:{target}"] = "nothing to press"
+            return turn
+        self._apply_triggers(turn, (prop.press_trigger,), PLAYER)
+        return turn
+
+    def _addressee(self, text: str) -> str:
+        lowered = text.lower()
+        for c in self.scene.characters:
+            if c.name.lower() in lowered or c.id in lowered:
+                return c.id
+        if self._gaze_target and any(c.id == self._gaze_target for c in self.scene.characters):
+            return self._gaze_target
+        return self._last_speaker or self.scene.characters[0].id
+
+    def _start_turn(self, script_text: str, heard: str, step_line: int, spoken: bool,
+                    t_speech_end: float | None, t_heard: float) -> int:
+        turn = self._next_turn
+        self._next_turn += 1
+        character = self._addressee(heard)
+        self.ledger.open(turn, step_line, script_text, heard, character, spoken, t_speech_end, t_heard)
+        self._emit(ev.Heard(turn, heard, addressed=character, t=t_heard))
+        history = list(self.story.state.conversation[-8:])
+        self.story.note_utterance(PLAYER, heard)
+        self.gaze.flush()  # queued before the line: this turn's hints already know the dwell
+        director = self.director
+        self.brain.call(lambda: director.on_player_line(heard, character))
+        self.brain.submit(TurnRequest(turn, character, heard, self.story.state.model_copy(deep=True), history))
+        self._active_turn = turn
+        self._last_speaker = character
+        return turn
+
+    def _apply_triggers(self, turn: int, triggers, by: str) -> None:
+        rec = self.ledger.get(turn)
+        for trig in triggers:
+            result = self.story.apply(trig, by=by)
+            self.brain.call(lambda r=result, d=self.director: d.on_trigger(r))
+            if result.fired:
+                self._emit(ev.TriggerFired(turn, trig, by, result.beat_after))
+                if rec is not None:
+                    rec.fired.append(trig)
+                for cue in result.sounds:
+                    try:
+                        self.mixer.play_cue(cue)
+                    except Exception as exc:  # noqa: BLE001 - a missing cue is not worth a crash
+                        log.warning("sound cue %s: %s", cue, exc)
+                self._capture_next.append(f"trigger {trig}")
+                if result.ended:
+                    self._emit(ev.StoryEnded(result.ended))
+            else:
+                self._emit(ev.TriggerRefused(turn, trig, by, result.reason))
+                if rec is not None:
+                    rec.refused[trig] = result.reason
+
+    def _emit(self, event: ev.Event) -> None:
+        d = event.to_dict()
+        d["scene_time"] = round(self.time, 3)
+        self.events.append(d)
+        self.on_event(d)
+
