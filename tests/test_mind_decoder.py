@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from xrstory.mind.decoder import ConstrainedDecoder, Sampling
+from xrstory.mind.decoder import ConstrainedDecoder, NgramBan, Sampling
 from xrstory.mind.kv import HFBackend, LlamaRunner
 from xrstory.mind.loader import ModelSpec, load_language_model
 from xrstory.mind.reply import reply_from_json, reply_to_json
@@ -107,3 +107,31 @@ def test_token_limit_also_ends_the_trigger_list(decoder, prompt):
         res = _decode(decoder, prompt, allowed, max_new_tokens=limit)
         assert res.complete, (limit, res.text)
         assert res.tokens <= limit + 2 * decoder.close_reserve
+
+
+def test_ngram_ban_blocks_a_repeat_unless_nothing_else_is_allowed():
+    ban = NgramBan(3, avoid=[[5, 6, 7]])
+    allowed = torch.ones(10, dtype=torch.bool)
+    for t in (5, 6):
+        ban.add(t)
+    ban.restrict(allowed)  # 5 6 -> 7 is in the avoided line
+    assert not allowed[7] and allowed.sum() == 9
+    for t in (8, 9, 8, 9):
+        ban.add(t)
+    allowed = torch.ones(10, dtype=torch.bool)
+    ban.restrict(allowed)  # 8 9 was followed by 8 in this reply
+    assert not allowed[8]
+    only = torch.zeros(10, dtype=torch.bool)
+    only[8] = True
+    ban.restrict(only)  # banning the grammar's only choice would stall the reply: kept
+    assert only[8] and only.sum() == 1
+
+
+def test_say_does_not_copy_the_characters_previous_line(lm, decoder, prompt):
+    free = _decode(decoder, prompt, ["light_stove"], max_new_tokens=30)
+    said = json.loads(free.text)["say"]
+    line = lm.tokenizer(said, add_special_tokens=False)["input_ids"]
+    assert len(line) >= 4, said
+    again = _decode(decoder, prompt, ["light_stove"], max_new_tokens=30, avoid=[line])
+    assert again.complete
+    assert said not in json.loads(again.text)["say"], (said, again.text)

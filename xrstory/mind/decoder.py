@@ -7,6 +7,11 @@
 The stable prompt prefix (a character's system message) is prefilled once and its KV cache kept
 (``kv.py``); each turn restores it and prefills only the variable suffix.
 
+Small models repeat themselves: inside ``say`` a mild repetition penalty applies to words
+already chosen, and no n-gram may be produced twice - neither within the reply nor copied
+from the character's own recent lines (``avoid``), which a 135M model otherwise echoes word
+for word from the conversation history.
+
 Close to the token limit the decoder steers ``say`` to close (prefers tokens that end the
 string), so a reply still completes and parses; ``DecodeResult.cut_at_limit`` says so.
 """
@@ -32,8 +37,10 @@ class Sampling:
     top_p: float = 1.0
     seed: int = 0
     # small models loop ("The lamp is burning. The lamp is burning. ..."): penalise tokens
-    # already generated in this reply (CTRL-style: positive logits divided, negative multiplied)
-    repetition_penalty: float = 1.3
+    # already generated in this reply (CTRL-style: positive logits divided, negative multiplied).
+    # Kept mild: 1.3 pushed the model into misspellings ("Aye, aaye") to dodge its own words.
+    repetition_penalty: float = 1.1
+    no_repeat_ngram: int = 4  # tokens; 0 turns the n-gram ban off
     max_sentences: int = 3  # after this many sentences of say, steer it to close
 
 
@@ -52,6 +59,37 @@ class DecodeResult:
     complete: bool = False  # the grammar accepted the output (it parses)
     cut_at_limit: bool = False  # say was steered to close early by the token limit
     steps: list[float] = field(default_factory=list)  # ms per decode step (forward + mask + pick)
+
+
+class NgramBan:
+    """No-repeat n-grams over the reply's ``say`` tokens and some sequences to avoid copying."""
+
+    def __init__(self, n: int, avoid: Sequence[Sequence[int]] = ()):
+        self.n = n
+        self.said: list[int] = []
+        self.next_of: dict[tuple[int, ...], set[int]] = {}  # (n-1)-gram -> tokens that followed it
+        for seq in avoid if n > 1 else ():
+            for i in range(len(seq) - n + 1):
+                self.next_of.setdefault(tuple(seq[i:i + n - 1]), set()).add(seq[i + n - 1])
+
+    def add(self, token: int) -> None:
+        self.said.append(token)
+        if self.n > 1 and len(self.said) >= self.n:
+            self.next_of.setdefault(tuple(self.said[-self.n:-1]), set()).add(token)
+
+    def restrict(self, allowed: torch.Tensor) -> None:
+        """Clear (in place) the tokens of ``allowed`` that would complete a banned n-gram,
+        unless that would leave the grammar nothing to choose."""
+        if self.n <= 1 or len(self.said) < self.n - 1:
+            return
+        banned = self.next_of.get(tuple(self.said[-(self.n - 1):]))
+        if not banned:
+            return
+        ids = torch.tensor(sorted(banned), dtype=torch.long)
+        keep = allowed[ids].clone()
+        allowed[ids] = False
+        if not allowed.any():
+            allowed[ids] = keep
 
 
 class ConstrainedDecoder:
@@ -98,11 +136,13 @@ class ConstrainedDecoder:
     # -- the loop --------------------------------------------------------------------------
     def stream(self, key: str, prefix_ids: Sequence[int], suffix_ids: Sequence[int], allowed_triggers: Sequence[str],
                max_new_tokens: int = 160, sampling: Sampling = Sampling(),
-               should_stop: Callable[[], bool] | None = None) -> Iterator[tuple[str, DecodeResult]]:
+               should_stop: Callable[[], bool] | None = None,
+               avoid: Sequence[Sequence[int]] = ()) -> Iterator[tuple[str, DecodeResult]]:
         """Yield (text delta, running result) per step; the last result has ``complete`` set.
 
         ``should_stop`` is polled between steps (barge-in): when it returns True the loop ends
-        early with ``complete`` False.
+        early with ``complete`` False. ``avoid``: token sequences (the character's recent lines)
+        whose n-grams ``say`` must not repeat.
         """
         t0 = time.perf_counter()
         res = DecodeResult(prompt_tokens=len(prefix_ids) + len(suffix_ids))
@@ -125,6 +165,7 @@ class ConstrainedDecoder:
             sampled = 0
             say_sentences = 0
             generated: set[int] = set()  # tokens the model chose in this reply (repetition penalty)
+            ngrams = NgramBan(sampling.no_repeat_ngram, avoid)
             while res.tokens < max_new_tokens + 2 * self.close_reserve:
                 if should_stop is not None and should_stop():
                     break
@@ -135,6 +176,8 @@ class ConstrainedDecoder:
                                                picked * sampling.repetition_penalty)
                 t_step = time.perf_counter()
                 allowed = self.grammar.allowed_tokens(matcher)  # (V,) bool
+                if say.in_say:
+                    ngrams.restrict(allowed)
                 near_limit = res.tokens >= max_new_tokens - self.close_reserve
                 enough = say_sentences + say.at_sentence_end >= sampling.max_sentences
                 if say.in_say and (near_limit or enough):
@@ -161,8 +204,10 @@ class ConstrainedDecoder:
                     self.grammar.consume(matcher, fed[1:])
                     res.forced_tokens += len(fed) - 1
                 res.mask_ms += (time.perf_counter() - t_consume) * 1000
-                if say.in_say and token in self._wordy:
-                    generated.add(token)  # words only: punctuation and JSON syntax stay free to repeat
+                if say.in_say:
+                    ngrams.add(token)
+                    if token in self._wordy:
+                        generated.add(token)  # words only: punctuation and JSON syntax stay free to repeat
                 res.tokens += len(fed)
                 sampled += 1
                 delta = utf8.decode(self.grammar.decode_bytes(fed))

@@ -108,8 +108,11 @@ class CharacterMind:
         index = 0
         started = False
         result = DecodeResult()
+        avoid = [self._tokenizer(line.text, add_special_tokens=False)["input_ids"]
+                 for line in plan.history if line.speaker == character_id]
         for delta, result in self.decoder.stream(character_id, prefix_ids, suffix_ids, allowed,
-                                                 self.config.max_new_tokens, self.config.sampling, should_stop):
+                                                 self.config.max_new_tokens, self.config.sampling, should_stop,
+                                                 avoid=avoid):
             if not started and result.first_token_ms:
                 started = True
                 yield ReplyStarted(character_id, t=time.monotonic())

@@ -52,6 +52,7 @@ class PromptPlan:
     allowed_triggers: list[str]
     dropped: list[str] = field(default_factory=list)  # what the budget left out, human-readable
     tokens: int = 0  # estimated (or counted) prompt tokens of the message contents
+    history: list[HistoryLine] = field(default_factory=list)  # the conversation lines in the prompt
 
 
 @dataclass(frozen=True)
@@ -250,7 +251,7 @@ def plan_prompt(scene: Scene, state: StoryState, character_id: str, player_text:
                 f"character's persona/knowledge in the scene file")
     user = _user_message(scene, state, allowed, text, lines, mems, hint_list)
     messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
-    return PromptPlan(messages=messages, allowed_triggers=allowed, dropped=dropped, tokens=total())
+    return PromptPlan(messages=messages, allowed_triggers=allowed, dropped=dropped, tokens=total(), history=lines)
 
 
 def build_messages(scene: Scene, state: StoryState, character_id: str, player_text: str,

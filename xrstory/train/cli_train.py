@@ -51,6 +51,8 @@ def finetune(
     batch_size: int = typer.Option(4, "--batch-size"),
     grad_accum: int = typer.Option(2, "--grad-accum"),
     max_length: int = typer.Option(1024, "--max-length", help="longer examples are dropped (and counted)"),
+    trigger_weight: float = typer.Option(4.0, "--trigger-weight",
+                                         help="training-loss weight of the reply's trigger tokens"),
     eval_every: int = typer.Option(10, "--eval-every", help="optimizer steps between validation passes"),
     patience: int = typer.Option(4, "--patience", help="validation passes without improvement before stopping"),
     warmup_ratio: float = typer.Option(0.06, "--warmup-ratio"),
@@ -79,7 +81,8 @@ def finetune(
                       warmup_ratio=warmup_ratio, schedule=schedule, batch_size=batch_size, grad_accum=grad_accum,
                       max_length=max_length, lora_r=rank, lora_alpha=alpha, lora_dropout=dropout,
                       target_modules=tuple(m.strip() for m in target_modules.split(",") if m.strip()),
-                      lora_layers=lora_layers, eval_every=eval_every, patience=patience, seed=seed,
+                      lora_layers=lora_layers, trigger_weight=trigger_weight, eval_every=eval_every,
+                      patience=patience, seed=seed,
                       limit_train=limit_train, limit_eval=limit_eval, device=device,
                       extra={"scene": str(scene_dir), "split_seed": split_seed, "base_model": model or "default",
                              "transcripts": [str(t) for t in transcripts]})

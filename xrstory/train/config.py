@@ -30,6 +30,9 @@ class TrainConfig:
     # adapted layer, which makes a CPU step ~2x cheaper; the reply format and trigger choice are
     # learnt fine in the upper layers.
     lora_layers: int | None = None
+    # loss weight of the reply's trigger tokens in training (see train/tokens.py): the choice of
+    # triggers is what the story depends on, and with weight 1 it is a few percent of the loss
+    trigger_weight: float = 4.0
     eval_every: int = 10  # optimizer steps between validation passes
     patience: int = 4  # validation passes without improvement before stopping early
     seed: int = 0

@@ -13,12 +13,18 @@ For each model (the base, then the base with the adapter merged) and each test t
 
 Metric keys are stable (``METRIC_KEYS``); percentages are 0..100, similarity -1..1.
 
+The base model's side is cached (``~/.cache/xrstory/eval``, keyed by the model file, the test
+turns, the decoding settings and this package's decoding code), so comparing a series of
+adapters costs one base pass, not one per adapter.
+
 Run it:  .venv/bin/xrstory eval scenes/lighthouse --adapter assets/adapters/lighthouse --json
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -134,6 +140,41 @@ class FreeRunner:
         return nll, len(target), tok.decode(out, skip_special_tokens=True)
 
 
+def _base_cache_file(lm: LanguageModel, examples: list[Example], cfg: EvalConfig,
+                     centroids: dict[str, np.ndarray]) -> Path:
+    """Where the base model's results for exactly these turns and settings are kept."""
+    from xrstory.mind import decoder, grammar, prompt
+    from xrstory.mind.mind import MindConfig
+
+    h = hashlib.sha256()
+    h.update(f"{lm.source}|{lm.device}|{lm.dtype}|{cfg.max_new_tokens}|{MindConfig()}".encode())
+    for module in (decoder, grammar, prompt):  # a change in how replies are decoded invalidates it
+        h.update(Path(module.__file__).read_bytes())
+    for e in examples:
+        h.update(json.dumps([e.source, e.messages, e.target, e.allowed, e.state_json], sort_keys=True).encode())
+    for c in sorted(centroids):  # persona similarity depends on the training split's lines
+        h.update(c.encode() + np.round(centroids[c], 5).tobytes())
+    root = Path(os.environ.get("XRSTORY_CACHE") or Path.home() / ".cache" / "xrstory")
+    return root / "eval" / f"base-{h.hexdigest()[:24]}.json"
+
+
+def _cached_or_evaluate(lm: LanguageModel, is_base: bool, examples: list[Example], cfg: EvalConfig,
+                        centroids: dict[str, np.ndarray], run: Callable[[], tuple]
+                        ) -> tuple[dict[str, float], list[TurnOutput]]:
+    if not is_base:
+        return run()
+    path = _base_cache_file(lm, examples, cfg, centroids)
+    if path.is_file():
+        d = json.loads(path.read_text(encoding="utf-8"))
+        return d["metrics"], [TurnOutput(**o) for o in d["outputs"]]
+    metrics, outputs = run()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"metrics": metrics, "outputs": [o.__dict__ for o in outputs]}), encoding="utf-8")
+    tmp.replace(path)
+    return metrics, outputs
+
+
 def _ids_and_labels(tok, ex: Example) -> tuple[list[int], list[int]]:
     t = tokenize_example(tok, ex)
     return t.input_ids, t.labels
@@ -192,8 +233,10 @@ def compare(scene: Scene, splits: Splits, adapter: str | Path, cfg: EvalConfig |
             task = bar.add_task(f"evaluating {name}", total=len(examples))
             spec = ModelSpec(source=cfg.model, adapter=adapter_dir, device=cfg.device)  # type: ignore[arg-type]
             with load_language_model(spec) as lm:
-                results[name] = evaluate_model(lm, scene, examples, centroids, embedder, cfg,
-                                               on_turn=lambda i, t=task: bar.update(t, completed=i + 1))
+                def run(lm=lm, task=task):
+                    return evaluate_model(lm, scene, examples, centroids, embedder, cfg,
+                                          on_turn=lambda i: bar.update(task, completed=i + 1))
+                results[name] = _cached_or_evaluate(lm, adapter_dir is None, examples, cfg, centroids, run)
     base, tuned = results["base"][0], results["adapter"][0]
     delta = {k: tuned[k] - base[k] for k in METRIC_KEYS if k != "n_test"}
     delta["n_test"] = 0

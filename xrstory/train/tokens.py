@@ -3,11 +3,15 @@
 The prompt is tokenized exactly as the runtime feeds it (``mind.prompt.render_prompt`` and
 ``prompt_token_ids``: prefix and suffix separately); the target is the canonical reply JSON
 followed by the end-of-turn token, so an unconstrained model also learns to stop.
+
+The trigger decision is a handful of tokens at the end of a ~40-token reply, so with a plain
+mean it is a few percent of the loss; ``trigger_weight`` scales the loss of the tokens from
+``"triggers"`` on (the training loss only; validation loss and perplexity stay unweighted).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -21,15 +25,25 @@ IGNORE = -100
 class Tokenized:
     input_ids: list[int]
     labels: list[int]  # IGNORE on prompt tokens
+    weights: list[float] = field(default_factory=list)  # per-token loss weight (0 on prompt); empty: all 1
 
 
-def tokenize_example(tokenizer, ex: Example) -> Tokenized:
+TRIGGERS_KEY = '"triggers"'
+
+
+def tokenize_example(tokenizer, ex: Example, trigger_weight: float = 1.0) -> Tokenized:
     prefix, suffix = render_prompt(tokenizer, ex.messages)
     pre, suf = prompt_token_ids(tokenizer, prefix, suffix)
     prompt = pre + suf
     eot = tokenizer.eos_token or ""
-    target = tokenizer(ex.target + eot, add_special_tokens=False)["input_ids"]
-    return Tokenized(prompt + target, [IGNORE] * len(prompt) + list(target))
+    enc = tokenizer(ex.target + eot, add_special_tokens=False, return_offsets_mapping=True)
+    target = list(enc["input_ids"])
+    start = ex.target.rfind(TRIGGERS_KEY)  # the canonical JSON ends with the triggers list
+    if start < 0:
+        raise ValueError(f"{ex.source}: target has no {TRIGGERS_KEY} key: {ex.target!r}")
+    # a token ending after the key starts belongs to the trigger decision
+    weights = [trigger_weight if end > start else 1.0 for _, end in enc["offset_mapping"]]
+    return Tokenized(prompt + target, [IGNORE] * len(prompt) + target, [0.0] * len(prompt) + weights)
 
 
 def collate(batch: list[Tokenized], pad_id: int) -> dict[str, torch.Tensor]:
@@ -38,16 +52,19 @@ def collate(batch: list[Tokenized], pad_id: int) -> dict[str, torch.Tensor]:
     ids = torch.full((len(batch), n), pad_id, dtype=torch.long)
     labels = torch.full((len(batch), n), IGNORE, dtype=torch.long)
     mask = torch.zeros((len(batch), n), dtype=torch.long)
+    weights = torch.zeros((len(batch), n), dtype=torch.float32)
     for i, b in enumerate(batch):
         k = len(b.input_ids)
         ids[i, :k] = torch.tensor(b.input_ids)
         labels[i, :k] = torch.tensor(b.labels)
         mask[i, :k] = 1
-    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+        weights[i, :k] = torch.tensor(b.weights) if b.weights else (labels[i, :k] != IGNORE).float()
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels, "weights": weights}
 
 
-def reply_loss(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
-    """Mean cross-entropy over reply tokens, and how many reply tokens there were.
+def reply_loss(model, batch: dict[str, torch.Tensor], weighted: bool = False) -> tuple[torch.Tensor, int]:
+    """Mean cross-entropy over reply tokens (weighted by ``batch["weights"]`` when ``weighted``),
+    and how many reply tokens there were.
 
     The output head runs only at the positions that predict a reply token (~40 of ~650 per
     example): the full (batch, len, 49k-vocab) logits would cost ~20% of the compute and most
@@ -60,5 +77,8 @@ def reply_loss(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int
     keep = labels != IGNORE  # (B, T-1) bool
     n = int(keep.sum())
     logits = base.get_output_embeddings()(hidden[:, :-1][keep]).float()  # (n, vocab)
-    loss = torch.nn.functional.cross_entropy(logits, labels[keep], reduction="sum")
-    return loss / max(n, 1), n
+    per_token = torch.nn.functional.cross_entropy(logits, labels[keep], reduction="none")  # (n,)
+    if weighted and "weights" in batch:
+        w = batch["weights"][:, 1:][keep]  # (n,)
+        return (per_token * w).sum() / w.sum().clamp(min=1e-9), n
+    return per_token.sum() / max(n, 1), n

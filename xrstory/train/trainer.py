@@ -100,7 +100,7 @@ def finetune(model, tokenizer, splits: Splits, cfg: TrainConfig, out_dir: str | 
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
     def tok(examples, limit):
-        items = [tokenize_example(tokenizer, e) for e in (examples[:limit] if limit else examples)]
+        items = [tokenize_example(tokenizer, e, cfg.trigger_weight) for e in (examples[:limit] if limit else examples)]
         kept = [t for t in items if len(t.input_ids) <= cfg.max_length]
         return kept, len(items) - len(kept)
 
@@ -153,7 +153,7 @@ def finetune(model, tokenizer, splits: Splits, cfg: TrainConfig, out_dir: str | 
                     rng.shuffle(order)
                 idx, order = order[:cfg.batch_size], order[cfg.batch_size:]
                 batch = {k: v.to(device) for k, v in collate([train[i] for i in idx], pad_id).items()}
-                loss, n = reply_loss(model, batch)
+                loss, n = reply_loss(model, batch, weighted=True)
                 (loss / cfg.grad_accum).backward()
                 running += float(loss.detach()) / cfg.grad_accum
                 reply_tokens += n
