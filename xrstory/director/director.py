@@ -16,6 +16,7 @@ offer this: ...") and its reward is the engagement that follows.
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -64,10 +65,19 @@ class Recommendation:
 
 
 class Director:
+    """``state`` is the dict where the director keeps what must survive a save (pacing counters,
+    lore already offered). By default it is the story's own ``story.state.director``: fine when
+    one thread does everything (tools, tests). The runtime runs the director on its brain thread
+    while the frame loop copies and saves the story, so it passes a private dict instead (a deep
+    copy of ``story.state.director``, which is how a resumed save restores the counters) and
+    moves ``snapshot()`` copies into the story on the frame loop's thread: then no dict is ever
+    written by one thread while another reads it."""
+
     def __init__(self, story: Story, store: ProfileStore | None = None, player_id: str | None = None,
                  embed: Embed | None = None, sentiment: SentimentScorer | None = None,
                  pacing: PacingConfig | None = None, bandit: BanditConfig | None = None,
-                 clock: Callable[[], float] = time.time, engagement_turns: int = 3):
+                 clock: Callable[[], float] = time.time, engagement_turns: int = 3,
+                 state: dict | None = None):
         if (store is None) != (player_id is None):
             raise ValueError("pass both a profile store and a player id, or neither (no profile)")
         self.story = story
@@ -77,7 +87,8 @@ class Director:
         self.sentiment = sentiment or lexical_sentiment
         self.clock = clock
         self.engagement_turns = engagement_turns
-        self.pacer = Pacer(story, pacing, embed)
+        self._state = state
+        self.pacer = Pacer(story, pacing, embed, state=state)
         cfg = bandit or BanditConfig()
         saved = store.load_bandit(self.player_id, BANDIT_MODEL) if store is not None and \
             store.has_player(self.player_id) else None
@@ -86,6 +97,15 @@ class Director:
             if store is not None else None
         self.pending: Recommendation | None = None
         self._memory_features: dict[str, Feature] = {}  # used only without a store
+
+    @property
+    def state(self) -> dict:
+        """The dict this director writes (see the class docstring)."""
+        return self._state if self._state is not None else self.story.state.director
+
+    def snapshot(self) -> dict:
+        """A deep copy of ``state``, for the owner of the story to put in ``story.state.director``."""
+        return copy.deepcopy(self.state)
 
     # -- what the characters' prompts get ---------------------------------------------------
     def goal(self) -> str:
@@ -188,12 +208,12 @@ class Director:
                  explanation["drivers"])
         self.pending = Recommendation(decision_id, arm, explanation, choice.x, self.engagement_turns)
         if arm.kind == "lore":
-            self.story.state.director.setdefault("recommend", {})["told"] = sorted(self._told() | {arm.id})
+            self.state.setdefault("recommend", {})["told"] = sorted(self._told() | {arm.id})
         return self.pending
 
     def _told(self) -> set[str]:
         """Lore arms already offered this story (kept in the save, so not offered twice)."""
-        return set(self.story.state.director.get("recommend", {}).get("told", []))
+        return set(self.state.get("recommend", {}).get("told", []))
 
     def _engage_line(self, text: str) -> None:
         rec = self.pending

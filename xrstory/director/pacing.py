@@ -6,7 +6,8 @@ relevance to the beat's goal and allowed triggers is under a threshold — embed
 when an ``embed`` callable is given, word overlap otherwise) and the seconds of silence.
 When either passes its limit it returns a ``Nudge``; the runtime turns that into a model
 turn with the nudge's hint (the model still writes the words). The counters live in
-``StoryState.director["pacing"]`` so they survive a save.
+``["pacing"]`` of the director's state dict (``StoryState.director`` unless the caller gives
+the pacer a dict of its own, see ``Director``) so they survive a save.
 """
 
 from __future__ import annotations
@@ -49,18 +50,22 @@ def _fresh(beat: str) -> dict:
 
 
 class Pacer:
-    """Pacing counters for one story; reads and writes ``story.state.director['pacing']``."""
+    """Pacing counters for one story; reads and writes ``state['pacing']``, where ``state`` is
+    the dict given (the runtime's private copy) or, by default, ``story.state.director``."""
 
-    def __init__(self, story: Story, config: PacingConfig | None = None, embed: Embed | None = None):
+    def __init__(self, story: Story, config: PacingConfig | None = None, embed: Embed | None = None,
+                 state: dict | None = None):
         self.story = story
         self.config = config or PacingConfig()
         self.embed = embed
+        self._state = state
         self._topic_cache: tuple[tuple[str, ...], np.ndarray] | None = None
 
     @property
     def counters(self) -> dict:
         st = self.story.state
-        pacing = st.director.setdefault("pacing", _fresh(st.beat))
+        own = self._state if self._state is not None else st.director
+        pacing = own.setdefault("pacing", _fresh(st.beat))
         if pacing.get("beat") != st.beat:  # a trigger moved the story on: the new beat starts fresh
             pacing.clear()
             pacing.update(_fresh(st.beat))

@@ -5,11 +5,20 @@ from __future__ import annotations
 
 from xrstory.playthrough.results import Failure, TurnRecord
 from xrstory.playthrough.script import Step
+from xrstory.runtime.turns import is_nudge
 from xrstory.story.state import Story
 
 
 def check_expectation(step: Step, story: Story, last: TurnRecord | None,
                       turns: list[TurnRecord] | None = None) -> Failure | None:
+    failure = _check(step, story, last, turns)
+    mark = step.args.get("mark")  # the next expectation is an 'expect nudge': note where we are
+    if mark is not None:
+        mark.turn = max((t.turn for t in turns or ([last] if last else [])), default=0)
+    return failure
+
+
+def _check(step: Step, story: Story, last: TurnRecord | None, turns: list[TurnRecord] | None) -> Failure | None:
     a = step.args
     what, negate = a["what"], a.get("negate", False)
 
@@ -58,6 +67,15 @@ def check_expectation(step: Step, story: Story, last: TurnRecord | None,
         ok = any(t.interrupted and t.character == a["id"] for t in recent)
         got = ", ".join(f"{t.character} interrupted={t.interrupted}" for t in recent) or "no turn"
         return None if ok != negate else fail(f"{a['id']} {'not ' if negate else ''}interrupted", got)
+    if what == "nudge":
+        since = a["since"].turn
+        nudges = [t for t in (turns or ([last] if last else [])) if t.turn > since and is_nudge(t)]
+        ok = any(a["character"] in (None, t.character) for t in nudges)
+        who = f" from {a['character']}" if a["character"] else ""
+        got = "; ".join(f"turn {t.turn}: {t.character} {t.player_text}" for t in nudges) or \
+            f"no nudge turn after turn {since}"
+        return None if ok != negate else fail(f"{'no ' if negate else 'a '}nudge turn{who} since the previous "
+                                              "expectation", got)
     if what == "moderation":
         mod = last is not None and last.moderated
         return fail("no moderation refusal", f"line was moderated: {last.say!r}") if mod else None

@@ -31,6 +31,8 @@ Steps
   expect [not] fired TRIGGER | expect refused TRIGGER
   expect beat BEAT | expect [not] flag FLAG | expect prop PROP STATE
   expect ended | expect interrupted CHARACTER | expect no moderation
+  expect [not] nudge [from CH] a nudge turn (the director's, no player line) happened since the
+                              previous expectation (since the start when there is none)
 
 Expectations check the most recent turn (reply, triggers) or the story state now.
 """
@@ -41,6 +43,15 @@ import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
+
+
+@dataclass
+class TurnMark:
+    """The newest turn number when an expectation was checked. The expectation before an
+    ``expect nudge`` carries one in ``args["mark"]`` (written when it is checked) and the nudge
+    expectation reads it as ``args["since"]``: the script runs in order, so it is always fresh."""
+
+    turn: int = 0
 
 
 class PlaythroughSyntaxError(Exception):
@@ -70,7 +81,7 @@ class Playthrough:
 
 
 _TO = re.compile(r"^to\s+([A-Za-z_][\w-]*)\s*:\s*(.+)$", re.S)
-_EXPECT_KINDS = {"reply", "fired", "refused", "beat", "flag", "prop", "ended", "interrupted", "no"}
+_EXPECT_KINDS = {"reply", "fired", "refused", "beat", "flag", "prop", "ended", "interrupted", "no", "nudge"}
 
 
 def _parse_expect(words: str, file: Path, n: int) -> dict:
@@ -104,6 +115,11 @@ def _parse_expect(words: str, file: Path, n: int) -> dict:
         return {"what": "prop", "negate": negate, "id": parts[0], "state": parts[1]}
     if head == "ended":
         return {"what": "ended", "negate": negate}
+    if head == "nudge":
+        m = re.fullmatch(r"(?:from\s+(?P<ch>[\w-]+))?", tail)
+        if not m:
+            raise PlaythroughSyntaxError(file, n, f"expected 'expect nudge [from CHARACTER]', got 'expect {rest}'")
+        return {"what": "nudge", "negate": negate, "character": m.group("ch"), "since": TurnMark()}
     if tail != "moderation":
         raise PlaythroughSyntaxError(file, n, "expected 'expect no moderation'")
     return {"what": "moderation", "negate": True}
@@ -188,6 +204,10 @@ def parse_playthrough(path: str | Path, scene_dir: str | Path | None = None) -> 
                 raise PlaythroughSyntaxError(path, n, "wait takes a non-negative number of seconds")
         elif kind == "expect":
             args = _parse_expect(rest, path, n)
+            if args["what"] == "nudge":
+                previous = next((s for s in reversed(steps) if s.kind == "expect"), None)
+                if previous is not None:
+                    previous.args["mark"] = args["since"]
         else:
             raise PlaythroughSyntaxError(
                 path, n, f"unknown step '{kind}' (steps: seed, start, look, say, type, audio, "

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+
+from xrstory.director.config import PacingConfig
 
 
 @dataclass
@@ -25,3 +27,10 @@ class SessionConfig:
     data_dir: Path | None = None
     keep_audio: bool = True  # write the session's stereo mix (headless) to the report
     threads: int | None = None  # torch threads for the model worker (None: torch's default)
+    # when the director nudges a stalling player (silence_nudge_s: seconds of silence, default 30)
+    pacing: PacingConfig = field(default_factory=PacingConfig)
+
+    def __post_init__(self):
+        if not self.pacing.silence_nudge_s > 0:
+            raise ValueError(f"SessionConfig.pacing.silence_nudge_s must be > 0 seconds, "
+                             f"got {self.pacing.silence_nudge_s}")

@@ -124,3 +124,14 @@ class WorkerFailed(Event):
 class PlayerPressed(Event):
     turn: int
     target: str
+
+
+@dataclass(frozen=True)
+class NudgeStarted(Event):
+    """The director decided the player is stalling and ``character`` steers them toward the beat's
+    goal (the model writes the words). ``turn`` is a nudge turn of its own (silence, or a
+    character other than the one addressed), or the player's turn whose prompt got the hint."""
+
+    turn: int
+    character: str
+    reason: str  # the director's reason, e.g. "silence: 30 s without the player speaking"

@@ -8,7 +8,12 @@ Each frame (headless: one 32 ms chunk of audio time; paced to the wall clock by 
   3. the mixer renders this frame's audio (characters' voices placed in space, cues, ambience);
   4. the renderer animates toward the story state and draws the views;
   5. the head pose feeds the gaze tracker (a ray test); every few seconds and before each turn
-     the dwell goes to the director on the brain worker's thread (``gaze_feed``).
+     the dwell goes to the director on the brain worker's thread (``gaze_feed``);
+  6. the player's silence goes to the director's pacing clock every second (``silence_feed``);
+     a nudge it decides on becomes a nudge turn once nothing else is going on.
+The director lives on the brain thread and writes only its own state dict; copies of it reach
+``story.state.director`` through the out-queue (see ``director.Director``), so the frame loop's
+copies and saves of the story never race the director.
 Player speech while a character talks stops that character (barge-in); the interruption is
 noted in the conversation the model sees next.
 
@@ -17,6 +22,7 @@ Run it through ``xrstory play`` (live) or ``xrstory run`` (scripted playthroughs
 
 from __future__ import annotations
 
+import copy
 import queue
 import time
 from collections import deque
@@ -28,6 +34,7 @@ import numpy as np
 from xrstory.playthrough.results import Capture
 from xrstory.runtime.config import SessionConfig
 from xrstory.runtime.gaze_feed import GazeFeed
+from xrstory.runtime.silence_feed import SilenceFeed
 from xrstory.runtime.turn_flow import TurnFlow
 from xrstory.runtime.turns import TurnLedger
 from xrstory.runtime.voice_events import VoiceEvents
@@ -89,6 +96,8 @@ class Session(TurnFlow, VoiceEvents, WorkerEvents):
         self.brain = BrainWorker(self.mind, scene, self.speech, self.out, memory=self.memory,
                                  director=self.director, moderator=self.moderator)
         self.gaze = GazeFeed(scene, self.brain, self.director)  # head pose -> dwell -> director (brain thread)
+        self.silence = SilenceFeed(self.brain)  # quiet seconds -> director.on_time (brain thread)
+        self._pending_nudge = None  # workers.NudgeDue waiting for the session to be idle
         self.ledger = TurnLedger()
         self.events: list[dict] = []
         self.captures: list[Capture] = []
@@ -116,11 +125,14 @@ class Session(TurnFlow, VoiceEvents, WorkerEvents):
     def _make_director(self):
         from xrstory.director import Director, ProfileConfig, ProfileStore
 
+        # its own state dict, seeded from the story (a resumed save's counters carry on), never
+        # shared with the story: the brain thread writes it, the frame loop gets copies
+        pacing, state = self.config.pacing, copy.deepcopy(self.story.state.director)
         if self.config.player_id is None:
-            return Director(self.story)
+            return Director(self.story, pacing=pacing, state=state)
         cfg = ProfileConfig(data_dir=self.config.data_dir) if self.config.data_dir else ProfileConfig()
         self._profile = ProfileStore(cfg)
-        return Director(self.story, self._profile, self.config.player_id)
+        return Director(self.story, self._profile, self.config.player_id, pacing=pacing, state=state)
 
     # -- lifecycle ---------------------------------------------------------------------
     def __enter__(self) -> Session:
@@ -214,6 +226,7 @@ class Session(TurnFlow, VoiceEvents, WorkerEvents):
                         self.press(target)
         if frame is not None:
             self.gaze.update(frame.head.position, frame.head.orientation, frame.dt)
+        self._pace(dt)
         self.story.state.time = self.time
         ms = (time.perf_counter() - t_start) * 1000.0
         (self.frame_ms_busy if busy else self.frame_ms_idle).append(ms)

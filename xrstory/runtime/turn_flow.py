@@ -4,7 +4,9 @@ a typed line or a press into a ``TurnRecord``, a request for the brain worker, a
 
 A mixin of ``runtime.session.Session``, which owns the state these methods use (``story``,
 ``ledger``, ``brain``, ``director``, ``gaze``, ``mixer``, ``events``); it runs on the frame loop's
-thread only. The director is reached only through ``brain.call`` (it lives on the brain thread).
+thread only. The director is reached only through the brain worker (it lives on the brain
+thread): player lines are judged there, and a nudge it decides on comes back as ``NudgeDue``;
+``_pace`` then opens a nudge turn through the same ledger and events as a player's turn.
 """
 
 from __future__ import annotations
@@ -56,12 +58,42 @@ class TurnFlow:
         history = list(self.story.state.conversation[-8:])
         self.story.note_utterance(PLAYER, heard)
         self.gaze.flush()  # queued before the line: this turn's hints already know the dwell
-        director = self.director
-        self.brain.call(lambda: director.on_player_line(heard, character))
+        # the brain thread judges the line (director.on_player_line) before it prompts the model
         self.brain.submit(TurnRequest(turn, character, heard, self.story.state.model_copy(deep=True), history))
         self._active_turn = turn
         self._last_speaker = character
         return turn
+
+    def start_nudge_turn(self, character: str, reason: str) -> int:
+        """A turn with no player line: ``character`` speaks up to steer a stalling player (the
+        model gets a neutral stand-in as the player's line and the director's steer hint)."""
+        turn = self._next_turn
+        self._next_turn += 1
+        rec = self.ledger.open_nudge(turn, character, reason)
+        self._emit(ev.NudgeStarted(turn, character, reason))
+        history = list(self.story.state.conversation[-8:])
+        self.gaze.flush()
+        self.brain.submit(TurnRequest(turn, character, rec.heard_text, self.story.state.model_copy(deep=True),
+                                      history, nudge=reason))
+        self._active_turn = turn
+        self._last_speaker = character
+        return turn
+
+    def _pace(self, dt: float) -> None:
+        """Per frame: the silence clock (``silence_feed``) and a due nudge, opened when nothing
+        else is going on and dropped when a turn was opened since the director decided."""
+        waiting = self.hearing or self.brain.busy or self._pending_nudge is not None
+        speaking = self.speech.busy or bool(self.mixer.speaking)
+        self.silence.update(dt, waiting=waiting, speaking=speaking, next_turn=self._next_turn)
+        due = self._pending_nudge
+        if due is None:
+            return
+        if due.next_turn != self._next_turn or self.story.state.ended is not None:
+            log.info("nudge by %s dropped: the player went on (%s)", due.character, due.reason)
+            self._pending_nudge = None
+        elif not self.busy:
+            self._pending_nudge = None
+            self.start_nudge_turn(due.character, due.reason)
 
     def _apply_triggers(self, turn: int, triggers, by: str) -> None:
         rec = self.ledger.get(turn)

@@ -1,6 +1,7 @@
 """What the brain and speech workers report, turned into session state: a reply started, a
 sentence is ready (subtitles, the turn's mixer line), a reply is committed (its triggers go
-through ``Story.apply``), memories changed, per-turn model timings.
+through ``Story.apply``), memories or the director's state changed (copies made on the brain
+thread, put into the story here), a nudge is due, per-turn model timings.
 
 A mixin of ``runtime.session.Session`` (frame-loop thread only); ``_handle_worker`` is called by
 the session's drain for each event on the workers' out queue.
@@ -9,7 +10,7 @@ the session's drain for each event on the workers' out queue.
 from __future__ import annotations
 
 from xrstory.runtime import events as ev
-from xrstory.runtime.workers import MemoriesUpdated, MindTimings
+from xrstory.runtime.workers import DirectorStateUpdated, MemoriesUpdated, MindTimings, NudgeDue
 
 
 class WorkerEvents:
@@ -47,6 +48,10 @@ class WorkerEvents:
                 rec.t_first_sentence = w.t
         elif isinstance(w, MemoriesUpdated):
             self.story.state.memories = w.memories
+        elif isinstance(w, DirectorStateUpdated):
+            self.story.state.director = w.state
+        elif isinstance(w, NudgeDue):
+            self._pending_nudge = w  # opened by _pace once the session is idle
         elif isinstance(w, MindTimings):
             self.events.append({"event": "MindTimings", "t": w.t, "turn": w.turn, "character": w.character,
                                 **w.timings})

@@ -3,6 +3,10 @@ their queues and drains their events once per frame.
 
 - ``BrainWorker`` owns the director, the characters' memories and the mind: one turn at a time,
   prompt -> constrained stream -> sentences (handed to the speech worker as they come) -> reply.
+  The director is touched only here: it judges each player line (an off-topic nudge steers that
+  same turn, or becomes a ``NudgeDue`` for another character), advances its silence clock
+  (``pace``), and after every job its state goes to the frame loop as a ``DirectorStateUpdated``
+  copy (see ``director.Director`` on why the story never shares a dict with this thread).
 - ``SpeechWorker`` owns the TTS engine: sentence by sentence into the spatial mixer, so the
   first sentence plays while the rest is still being made.
 
@@ -12,6 +16,7 @@ Both are a ``JobThread``: one daemon thread, a queue of jobs in order, failures 
 
 from __future__ import annotations
 
+import copy
 import logging
 import queue
 import threading
@@ -20,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Self
 
+from xrstory.director.pacing import Nudge
 from xrstory.runtime import events as ev
 from xrstory.story.scene import Scene
 from xrstory.story.state import Story, StoryState
@@ -47,6 +53,26 @@ class MindTimings(ev.Event):
 @dataclass(frozen=True)
 class MemoriesUpdated(ev.Event):
     memories: dict
+
+
+@dataclass(frozen=True)
+class DirectorStateUpdated(ev.Event):
+    """A copy of the director's state, made on the brain thread; the frame loop puts it into
+    ``story.state.director`` (only the frame loop holds it after the hand-over)."""
+
+    state: dict
+
+
+@dataclass(frozen=True)
+class NudgeDue(ev.Event):
+    """The director wants ``character`` to speak up (silence, or off topic while the player
+    talked to someone else). The frame loop opens a nudge turn for it once nothing else is going
+    on, unless a turn was opened meanwhile: ``next_turn`` is the number the next turn had when
+    the director decided, so a newer turn (the player spoke up after all) makes it stale."""
+
+    character: str
+    reason: str
+    next_turn: int
 
 
 class JobThread:
@@ -143,6 +169,8 @@ class BrainWorker(JobThread):
         self.memory, self.director, self.moderator = memory, director, moderator
         self._stop_turn = threading.Event()
         self.moderated_turns: set[int] = set()
+        # the director state the frame loop last got (only this thread reads or writes it)
+        self._director_sent = director.snapshot() if director is not None else None
 
     def submit(self, request: TurnRequest) -> None:
         self._jobs.put(request)
@@ -150,6 +178,23 @@ class BrainWorker(JobThread):
     def call(self, fn: Callable[[], object]) -> None:
         """Run ``fn`` on this thread, in order with the turns (director bookkeeping, SQLite writes)."""
         self._jobs.put(fn)
+
+    def pace(self, quiet_s: float, spoke: bool, next_turn: int) -> None:
+        """Advance the director's silence clock (on this thread): ``quiet_s`` seconds of frame time
+        with nobody talking, after a character's line when ``spoke``. A resulting nudge is posted
+        as ``NudgeDue`` stamped with ``next_turn`` (the frame loop's next turn number now)."""
+        director, out = self.director, self.out
+        if director is None:
+            return
+
+        def advance() -> None:
+            if spoke:
+                director.on_time(0.0, someone_speaking=True)  # a character talked: silence starts over
+            nudge = director.on_time(quiet_s) if quiet_s > 0 else None
+            if nudge is not None:
+                out.put(NudgeDue(nudge.character_id, nudge.reason, next_turn))
+
+        self.call(advance)
 
     def interrupt(self) -> None:
         """Stop generating the current turn (barge-in); its reply is then not committed."""
@@ -160,11 +205,38 @@ class BrainWorker(JobThread):
         super().close()
 
     def _do(self, job) -> None:
-        if callable(job):
-            job()
-        else:
-            self._stop_turn.clear()
-            self._turn(job)
+        try:
+            if callable(job):
+                job()
+            else:
+                self._stop_turn.clear()
+                self._turn(job)
+        finally:
+            self._send_director_state()
+
+    def _send_director_state(self) -> None:
+        """After each job: if the director's state changed, post a copy to the frame loop."""
+        if self.director is None:
+            return
+        now = self.director.snapshot()
+        if now != self._director_sent:
+            self._director_sent = now
+            self.out.put(DirectorStateUpdated(copy.deepcopy(now)))
+
+    def _steer(self, req: TurnRequest) -> str | None:
+        """The director's reason when this turn's prompt should steer the player, else None.
+        A player line is judged here (on the director's thread); its off-topic nudge steers this
+        turn when it names the addressed character, else it is due from that other character."""
+        if req.nudge or self.director is None:
+            return req.nudge
+        nudge = self.director.on_player_line(req.text, req.character)
+        if nudge is None:
+            return None
+        if nudge.character_id == req.character:
+            self.out.put(ev.NudgeStarted(req.turn, req.character, nudge.reason))
+            return nudge.reason
+        self.out.put(NudgeDue(nudge.character_id, nudge.reason, req.turn + 1))
+        return None
 
     def _failed(self, job) -> None:
         if not callable(job):
@@ -187,10 +259,11 @@ class BrainWorker(JobThread):
     def _turn(self, req: TurnRequest) -> None:
         c = req.character
         memories = self.memory.character(c).recall(req.text, k=3, skip_recent=2) if self.memory else []
+        steer = self._steer(req)
         hints = self.director.prompt_hints(c) if self.director else []
-        if req.nudge:
-            hints = [f"The player has stalled: gently steer them toward this: {self.director.goal()}"
-                     if self.director else req.nudge, *hints]
+        if steer:
+            goal = self.director.goal() if self.director else self.scene.beat(req.state.beat).goal
+            hints = [Nudge(c, steer, goal).hint, *hints]
         story = Story(self.scene, req.state)
         first = True
         for item in self.mind.respond(story, c, req.text, history=req.history, memories=memories, hints=hints,
