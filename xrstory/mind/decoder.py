@@ -40,6 +40,9 @@ class Sampling:
     # already generated in this reply (CTRL-style: positive logits divided, negative multiplied).
     # Kept mild: 1.3 pushed the model into misspellings ("Aye, aaye") to dodge its own words.
     repetition_penalty: float = 1.1
+    # subtracted from a word's logit per earlier use in this reply's say (OpenAI-style frequency
+    # penalty): "please, please, please" costs more each time, where the ratio above does not grow
+    frequency_penalty: float = 0.0
     no_repeat_ngram: int = 4  # tokens; 0 turns the n-gram ban off
     max_sentences: int = 3  # after this many sentences of say, steer it to close
 
@@ -164,16 +167,21 @@ class ConstrainedDecoder:
                 yield res.text, res
             sampled = 0
             say_sentences = 0
-            generated: set[int] = set()  # tokens the model chose in this reply (repetition penalty)
+            generated: dict[int, int] = {}  # word tokens chosen in this reply's say -> times (penalties)
             ngrams = NgramBan(sampling.no_repeat_ngram, avoid)
             while res.tokens < max_new_tokens + 2 * self.close_reserve:
                 if should_stop is not None and should_stop():
                     break
-                if say.in_say and generated and sampling.repetition_penalty != 1.0:
-                    seen = torch.tensor(sorted(generated), dtype=torch.long)
+                if say.in_say and generated:
+                    seen = torch.tensor(list(generated), dtype=torch.long)
                     picked = logits[seen]
-                    logits[seen] = torch.where(picked > 0, picked / sampling.repetition_penalty,
-                                               picked * sampling.repetition_penalty)
+                    if sampling.repetition_penalty != 1.0:
+                        picked = torch.where(picked > 0, picked / sampling.repetition_penalty,
+                                             picked * sampling.repetition_penalty)
+                    if sampling.frequency_penalty:
+                        picked = picked - sampling.frequency_penalty * torch.tensor(list(generated.values()),
+                                                                                  dtype=picked.dtype)
+                    logits[seen] = picked
                 t_step = time.perf_counter()
                 allowed = self.grammar.allowed_tokens(matcher)  # (V,) bool
                 if say.in_say:
@@ -207,7 +215,7 @@ class ConstrainedDecoder:
                 if say.in_say:
                     ngrams.add(token)
                     if token in self._wordy:
-                        generated.add(token)  # words only: punctuation and JSON syntax stay free to repeat
+                        generated[token] = generated.get(token, 0) + 1  # words only: punctuation stays free
                 res.tokens += len(fed)
                 sampled += 1
                 delta = utf8.decode(self.grammar.decode_bytes(fed))

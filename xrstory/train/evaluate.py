@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from transformers import DynamicCache
 
+from xrstory.mind.decoder import Sampling
 from xrstory.mind.loader import LanguageModel, ModelSpec, load_language_model
 from xrstory.mind.mind import CharacterMind
 from xrstory.mind.prompt import prompt_token_ids, render_prompt
@@ -53,6 +54,7 @@ class EvalConfig:
     device: str = "auto"
     limit: int | None = None  # first N test examples only
     max_new_tokens: int = 120  # as the runtime's MindConfig (the unconstrained reply gets the same)
+    sampling: Sampling = Sampling()  # the runtime's decoding settings unless an experiment overrides them
 
 
 @dataclass
@@ -144,10 +146,9 @@ def _base_cache_file(lm: LanguageModel, examples: list[Example], cfg: EvalConfig
                      centroids: dict[str, np.ndarray]) -> Path:
     """Where the base model's results for exactly these turns and settings are kept."""
     from xrstory.mind import decoder, grammar, prompt
-    from xrstory.mind.mind import MindConfig
 
     h = hashlib.sha256()
-    h.update(f"{lm.source}|{lm.device}|{lm.dtype}|{cfg.max_new_tokens}|{MindConfig()}".encode())
+    h.update(f"{lm.source}|{lm.device}|{lm.dtype}|{cfg.max_new_tokens}|{cfg.sampling}".encode())
     for module in (decoder, grammar, prompt):  # a change in how replies are decoded invalidates it
         h.update(Path(module.__file__).read_bytes())
     for e in examples:
@@ -186,7 +187,7 @@ def evaluate_model(lm: LanguageModel, scene: Scene, examples: list[Example], cen
     """All metrics of one loaded model on ``examples``, and its per-turn outputs."""
     from xrstory.mind.mind import MindConfig
 
-    mind = CharacterMind(lm, scene, MindConfig(max_new_tokens=cfg.max_new_tokens))
+    mind = CharacterMind(lm, scene, MindConfig(max_new_tokens=cfg.max_new_tokens, sampling=cfg.sampling))
     free = FreeRunner(lm)
     outputs: list[TurnOutput] = []
     nll_sum, n_tokens = 0.0, 0
