@@ -75,7 +75,7 @@ def test_output_is_canonical_json_and_deterministic(decoder, prompt):
     reply = reply_from_json(first.text, "maren")
     assert reply_to_json(reply) == first.text  # the decoder emits exactly the canonical form
     assert reply.emotion in EMOTIONS and set(reply.triggers) <= {"light_stove"}
-    assert first.forced_tokens > 5  # '{"say": "', '", "emotion": "', ... went through unsampled
+    assert first.forced_tokens > 5  # '{"triggers": [', '", "say": "', ... went through unsampled
     assert again.cached_prompt_tokens == len(prompt[0])
 
 

@@ -97,7 +97,7 @@ def test_bad_inputs_are_named(scene):
 def test_reply_json_is_canonical_and_round_trips():
     reply = Reply("maren", 'Aye, "friend". Caf\u00e9.', "determined", ("light_stove",))
     text = reply_to_json(reply)
-    assert text == '{"say": "Aye, \\"friend\\". Caf\u00e9.", "emotion": "determined", "triggers": ["light_stove"]}'
+    assert text == '{"triggers": ["light_stove"], "say": "Aye, \\"friend\\". Caf\u00e9.", "emotion": "determined"}'
     assert json.loads(text)["say"] == reply.say
     assert reply_from_json(text, "maren") == reply
     with pytest.raises(ValueError, match="not JSON"):

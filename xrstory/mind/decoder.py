@@ -153,7 +153,7 @@ class ConstrainedDecoder:
         gen = torch.Generator().manual_seed(sampling.seed)
         utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
         say = SayStream()  # tracks whether the output is inside the say string
-        # the grammar forces the reply's opening ('{"say": "'): prefill it with the suffix
+        # the grammar forces the reply's opening ('{"triggers": ['): prefill it with the suffix
         opening = list(matcher.compute_ff_tokens())
         self.grammar.consume(matcher, opening)
         with torch.inference_mode():

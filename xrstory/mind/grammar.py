@@ -7,7 +7,7 @@ tokens the decoder can feed without sampling. xgrammar and outlines-core are not
 matters, ours, per token.
 
 The schema fixes the serialisation (no free whitespace, ", " and ": " separators, keys in the
-order say, emotion, triggers), so the output is byte-for-byte ``reply_to_json`` of the reply.
+order triggers, say, emotion), so the output is byte-for-byte ``reply_to_json`` of the reply.
 """
 
 from __future__ import annotations
@@ -72,8 +72,8 @@ class ReplyGrammar:
         lexer state a reply passes through exists before the first turn. Returns milliseconds.
         """
         t0 = time.perf_counter()
-        sample = ('{"say": "Aye, friend. It\'s cold \\"tonight\\" \\u00e9! Yes?", "emotion": "determined", '
-                  f'"triggers": ["{allowed_triggers[0]}"]}}')
+        sample = (f'{{"triggers": ["{allowed_triggers[0]}"], '
+                  '"say": "Aye, friend. It\'s cold \\"tonight\\" \\u00e9! Yes?", "emotion": "determined"}')
         for triggers in (list(allowed_triggers), []):
             m = self.matcher(triggers)
             text = sample if triggers else sample.replace(f'"{allowed_triggers[0]}"', "")

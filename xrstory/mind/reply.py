@@ -51,14 +51,14 @@ class TurnTimings:
 
 
 # The one canonical serialisation of a reply: exactly what the constrained decoder emits
-# (keys say, emotion, triggers in that order; ", " and ": " separators; UTF-8, not \u escapes).
+# (keys triggers, say, emotion in that order, see schema.py for why; ", " and ": " separators; UTF-8, not \u escapes).
 # Fine-tuning uses it as the assistant target text.
 JSON_ITEM_SEPARATOR = ", "
 JSON_KEY_SEPARATOR = ": "
 
 
 def reply_to_json(reply: Reply) -> str:
-    return json.dumps({"say": reply.say, "emotion": reply.emotion, "triggers": list(reply.triggers)},
+    return json.dumps({"triggers": list(reply.triggers), "say": reply.say, "emotion": reply.emotion},
                       ensure_ascii=False, separators=(JSON_ITEM_SEPARATOR, JSON_KEY_SEPARATOR))
 
 

@@ -1,6 +1,6 @@
 """Incremental extraction of ``say`` from a reply's JSON while it is generated, split into sentences.
 
-The decoder feeds text deltas of ``{"say": "...", "emotion": ...}``; ``SayStream.feed`` returns
+The decoder feeds text deltas of ``{"triggers": [...], "say": "...", "emotion": ...}``; ``SayStream.feed`` returns
 the sentences of ``say`` that are complete so far, so TTS can start on the first sentence while
 the model is still writing the second. JSON string escapes (\\n, \\", \\u plus four hex digits, surrogate pairs)
 are decoded as they arrive.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-_SAY_OPEN = re.compile(r'\{\s*"say"\s*:\s*"')
+_SAY_OPEN = re.compile(r'"say"\s*:\s*"')  # a trigger id is never followed by ':', so this is the key
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 _SENTENCE_END = ".!?…"
 _CLOSERS = "\"')]”’"  # may follow the end mark and belong to the sentence: 'Go!' she said

@@ -79,10 +79,10 @@ class LocalJsonEngine:
         a sample reply through a matcher, computing the mask at each step; no model calls."""
         t0 = time.perf_counter()
         schema = {"type": "object", "properties": {
-            "say": {"type": "string"}, "emotion": {"type": "string", "enum": ["neutral", "happy"]},
-            "triggers": {"type": "array", "items": {"type": "string", "enum": ["a_trigger"]}}}}
-        sample = ('{"say": "Aye, friend. It\'s cold \\"tonight\\" \\u00e9! Yes? 3.5", "emotion": "happy", '
-                  '"triggers": ["a_trigger"]}')
+            "triggers": {"type": "array", "items": {"type": "string", "enum": ["a_trigger"]}},
+            "say": {"type": "string"}, "emotion": {"type": "string", "enum": ["neutral", "happy"]}}}
+        sample = ('{"triggers": ["a_trigger"], "say": "Aye, friend. It\'s cold \\"tonight\\" \\u00e9! Yes? 3.5", '
+                  '"emotion": "happy"}')
         m = self.matcher(schema)
         for tok in self.ll_tokenizer.tokenize_str(sample):
             fill_next_token_bitmask(m, self._bitmask, 0)

@@ -4,9 +4,10 @@ The prompt is tokenized exactly as the runtime feeds it (``mind.prompt.render_pr
 ``prompt_token_ids``: prefix and suffix separately); the target is the canonical reply JSON
 followed by the end-of-turn token, so an unconstrained model also learns to stop.
 
-The trigger decision is a handful of tokens at the end of a ~40-token reply, so with a plain
-mean it is a few percent of the loss; ``trigger_weight`` scales the loss of the tokens from
-``"triggers"`` on (the training loss only; validation loss and perplexity stay unweighted).
+The trigger decision is a handful of tokens at the start of a ~40-token reply, so with a plain
+mean it is a few percent of the loss; ``trigger_weight`` scales the loss of the tokens of the
+``"triggers": [...]`` member (the training loss only; validation loss and perplexity stay
+unweighted).
 """
 
 from __future__ import annotations
@@ -38,11 +39,12 @@ def tokenize_example(tokenizer, ex: Example, trigger_weight: float = 1.0) -> Tok
     eot = tokenizer.eos_token or ""
     enc = tokenizer(ex.target + eot, add_special_tokens=False, return_offsets_mapping=True)
     target = list(enc["input_ids"])
-    start = ex.target.rfind(TRIGGERS_KEY)  # the canonical JSON ends with the triggers list
-    if start < 0:
-        raise ValueError(f"{ex.source}: target has no {TRIGGERS_KEY} key: {ex.target!r}")
-    # a token ending after the key starts belongs to the trigger decision
-    weights = [trigger_weight if end > start else 1.0 for _, end in enc["offset_mapping"]]
+    start = ex.target.find(TRIGGERS_KEY)
+    stop = ex.target.find("]", start) + 1  # trigger ids never hold ']'
+    if start < 0 or stop <= 0:
+        raise ValueError(f"{ex.source}: target has no {TRIGGERS_KEY} list: {ex.target!r}")
+    # a token overlapping [start, stop) carries the trigger decision
+    weights = [trigger_weight if b > start and a < stop else 1.0 for a, b in enc["offset_mapping"]]
     return Tokenized(prompt + target, [IGNORE] * len(prompt) + target, [0.0] * len(prompt) + weights)
 
 
