@@ -10,6 +10,8 @@ like any fixture and linters see as used.
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from xrstory.story import Scene, Story, load_scene
@@ -54,3 +56,10 @@ def story_at(scene: Scene, step: int) -> Story:
         result = story.apply(trigger, by=by)
         assert result.fired, f"arc step {trigger} by {by}: {result.reason}"
     return story
+
+
+def settle(brain) -> None:
+    """Wait until everything queued on a ``BrainWorker`` so far has run (its jobs run in order)."""
+    done = threading.Event()
+    brain.call(done.set)
+    assert done.wait(10), "the brain worker did not run its queued jobs"

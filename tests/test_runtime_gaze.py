@@ -13,6 +13,7 @@ import queue
 import threading
 
 import pytest
+from helpers import settle
 
 from xrstory.director import Director, ProfileConfig, ProfileStore
 from xrstory.render.view import Pose
@@ -48,13 +49,6 @@ def rig(scene, tmp_path):
             yield director, brain, threads
         finally:
             brain.close()
-
-
-def settle(brain: BrainWorker) -> None:
-    """Wait until everything queued on the brain thread so far has run (calls run in order)."""
-    done = threading.Event()
-    brain.call(done.set)
-    assert done.wait(10), "the brain worker did not run its queued calls"
 
 
 def center_of(scene, prop_id: str):

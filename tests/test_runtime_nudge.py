@@ -18,7 +18,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from helpers import lighthouse_fixture
+from helpers import lighthouse_fixture, settle
 
 from xrstory.director import Director, PacingConfig
 from xrstory.mind.reply import Reply, ReplyStarted, Sentence, TurnTimings
@@ -76,13 +76,6 @@ def rig(scene):
         yield story, director, brain, out, mind
     finally:
         brain.close()
-
-
-def settle(brain: BrainWorker) -> None:
-    """Wait until everything queued on the brain thread so far has run (jobs run in order)."""
-    done = threading.Event()
-    brain.call(done.set)
-    assert done.wait(10), "the brain worker did not run its queued jobs"
 
 
 def drained(out: queue.Queue) -> list:
