@@ -110,14 +110,11 @@ class ConstrainedDecoder:
         self.close_reserve = close_reserve  # decode steps kept back to finish emotion and triggers
         # tokens whose text starts with '"': how say is closed when the token limit nears
         self._quote_start = torch.zeros(vocab, dtype=torch.bool)
-        self._bracket_start = torch.zeros(vocab, dtype=torch.bool)
         self._wordy: set[int] = set()  # tokens holding a letter or digit (repetition penalty applies)
         for tok_id in range(min(vocab, len(lm.tokenizer))):
             piece = self.grammar.decode_bytes([tok_id])
             if piece.startswith(b'"'):
                 self._quote_start[tok_id] = True
-            if piece.startswith(b"]"):
-                self._bracket_start[tok_id] = True
             if any(chr(b).isalnum() for b in piece if b < 128) or any(b >= 128 for b in piece):
                 self._wordy.add(tok_id)
 
@@ -169,7 +166,10 @@ class ConstrainedDecoder:
             say_sentences = 0
             generated: dict[int, int] = {}  # word tokens chosen in this reply's say -> times (penalties)
             ngrams = NgramBan(sampling.no_repeat_ngram, avoid)
-            while res.tokens < max_new_tokens + 2 * self.close_reserve:
+            say_start: int | None = None  # tokens before say opened (the trigger list): not say's budget
+            while res.tokens < (say_start or 0) + max_new_tokens + 2 * self.close_reserve:
+                if say_start is None and say.in_say:
+                    say_start = res.tokens
                 if should_stop is not None and should_stop():
                     break
                 if say.in_say and generated:
@@ -186,7 +186,7 @@ class ConstrainedDecoder:
                 allowed = self.grammar.allowed_tokens(matcher)  # (V,) bool
                 if say.in_say:
                     ngrams.restrict(allowed)
-                near_limit = res.tokens >= max_new_tokens - self.close_reserve
+                near_limit = say_start is not None and res.tokens - say_start >= max_new_tokens - self.close_reserve
                 enough = say_sentences + say.at_sentence_end >= sampling.max_sentences
                 if say.in_say and (near_limit or enough):
                     # inside say, a token starting with '"' closes the string (elsewhere it opens one)
@@ -194,10 +194,6 @@ class ConstrainedDecoder:
                     if closing.any():
                         allowed = closing
                         res.cut_at_limit = res.cut_at_limit or near_limit
-                elif say.closed and res.tokens >= max_new_tokens:
-                    closing = allowed & self._bracket_start  # past the limit: end the triggers list
-                    if closing.any():
-                        allowed = closing
                 logits.masked_fill_(~allowed, float("-inf"))
                 t_masked = time.perf_counter()
                 token = self._pick(logits, sampling, gen)

@@ -36,7 +36,7 @@ TurnEvent = ReplyStarted | Sentence | Reply | TurnTimings
 
 @dataclass(frozen=True)
 class MindConfig:
-    max_new_tokens: int = 120  # generated tokens per reply before say is steered to close
+    max_new_tokens: int = 120  # tokens of say (the trigger list before it not counted) before it is steered to close
     sampling: Sampling = Sampling()
     budget: PromptBudget = PromptBudget()
 
