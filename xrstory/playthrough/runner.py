@@ -166,7 +166,6 @@ class PlaythroughRunner:
                 point = session.renderer.anchor(target)
             except KeyError:
                 raise ValueError(f"look: unknown prop or character '{target}'") from None
-            session.look_at_target(target)
         display.look_at(tuple(float(v) for v in point), 0.0)
         yield
         yield

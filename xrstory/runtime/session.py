@@ -112,7 +112,6 @@ class Session(TurnFlow, VoiceEvents, WorkerEvents):
         self._reference16 = np.zeros(CHUNK, np.float32)
         self._mix_chunks: list[np.ndarray] = []
         self._next_turn = 1
-        self._gaze_target: str | None = None
         self._last_speaker: str | None = None
         self._speaking: dict[str, float] = {}
         self._subtitles: dict[str, str] = {}
@@ -173,9 +172,6 @@ class Session(TurnFlow, VoiceEvents, WorkerEvents):
         """The text-only path: the line goes straight to the director and the mind."""
         t = time.monotonic()
         return self._start_turn(text, text, step_line, spoken=False, t_speech_end=None, t_heard=t)
-
-    def look_at_target(self, target: str | None) -> None:
-        self._gaze_target = target
 
     @property
     def busy(self) -> bool:

@@ -42,11 +42,9 @@ class SilenceFeed:
         if dt < 0:
             raise ValueError(f"SilenceFeed.update: dt must be >= 0 seconds, got {dt}")
         self._since_flush += dt
-        if waiting:
-            pass
-        elif speaking:
+        if speaking and not waiting:
             self._spoke, self._quiet_s = True, 0.0
-        else:
+        elif not waiting:
             self._quiet_s += dt
         if self._since_flush >= self.config.period_s:
             self.flush(next_turn)

@@ -40,12 +40,15 @@ class TurnFlow:
         return turn
 
     def _addressee(self, text: str) -> str:
+        """Named in the line, else the character the head is turned to (the gaze tracker's
+        target this frame, in a headset as in a scripted ``look``), else the last one spoken to."""
         lowered = text.lower()
         for c in self.scene.characters:
             if c.name.lower() in lowered or c.id in lowered:
                 return c.id
-        if self._gaze_target and any(c.id == self._gaze_target for c in self.scene.characters):
-            return self._gaze_target
+        looked = self.gaze.looking_at or ""
+        if looked.startswith("character."):
+            return looked.removeprefix("character.")
         return self._last_speaker or self.scene.characters[0].id
 
     def _start_turn(self, script_text: str, heard: str, step_line: int, spoken: bool,

@@ -21,6 +21,7 @@ import logging
 import queue
 import threading
 import traceback
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Self
@@ -75,7 +76,7 @@ class NudgeDue(ev.Event):
     next_turn: int
 
 
-class JobThread:
+class JobThread(ABC):
     """One daemon thread working through a queue of jobs in order; ``None`` ends it. A job that
     raises is reported to the frame loop as ``WorkerFailed`` and the thread goes on."""
 
@@ -98,10 +99,11 @@ class JobThread:
         self._jobs.put(None)
         self._thread.join(timeout=self._join_timeout_s)
 
+    @abstractmethod
     def _do(self, job) -> None:
-        raise NotImplementedError
+        """Carry out one job (on this thread)."""
 
-    def _failed(self, job) -> None:
+    def _failed(self, job) -> None:  # noqa: B027 - an optional hook; by default nothing is half done
         """After ``job`` raised (and was reported): put right what it left half done."""
 
     def _run(self) -> None:
@@ -238,7 +240,7 @@ class BrainWorker(JobThread):
         self.out.put(NudgeDue(nudge.character_id, nudge.reason, req.turn + 1))
         return None
 
-    def _failed(self, job) -> None:
+    def _failed(self, job) -> None:  # noqa: B027 - an optional hook; by default nothing is half done
         if not callable(job):
             self.speech.end(job.turn, job.character)  # the turn's line ends; nothing hangs in the mixer
 

@@ -14,6 +14,7 @@ with a message that suggests ``--display headless``.
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Self
 
@@ -50,7 +51,7 @@ def _describe(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}".strip().rstrip(":")
 
 
-class OwnsXrHandle:
+class OwnsXrHandle(ABC):
     """Base of the context managers that own one OpenXR handle (``XrInstance``, ``XrSession``).
 
     ``__enter__`` builds with ``_create``; when that fails part way it runs ``__exit__`` before
@@ -61,11 +62,13 @@ class OwnsXrHandle:
 
     handle = None
 
+    @abstractmethod
     def _create(self) -> None:
-        raise NotImplementedError
+        """Create the handle (and anything it needs) into ``self``."""
 
+    @abstractmethod
     def __exit__(self, *exc) -> None:
-        raise NotImplementedError
+        """Destroy what ``_create`` made, in reverse order; safe after a partial ``_create``."""
 
     def __enter__(self) -> Self:
         try:
