@@ -240,7 +240,7 @@ class BrainWorker(JobThread):
         self.out.put(NudgeDue(nudge.character_id, nudge.reason, req.turn + 1))
         return None
 
-    def _failed(self, job) -> None:  # noqa: B027 - an optional hook; by default nothing is half done
+    def _failed(self, job) -> None:
         if not callable(job):
             self.speech.end(job.turn, job.character)  # the turn's line ends; nothing hangs in the mixer
 
