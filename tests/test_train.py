@@ -139,6 +139,34 @@ def test_reply_only_loss_matches_the_full_logits_loss(lm, scene):
     assert count == n and nll / count == pytest.approx(float(ours), rel=1e-3)
 
 
+def test_validation_counts_trigger_lists_right_token_for_token(lm, scene):
+    """``validate``'s trigger score equals a count made from the model's full logits: an example
+    counts when the argmax at every position of its ``"triggers": [...]`` tokens is the gold token."""
+    import torch
+
+    from xrstory.train.tokens import tokenize_example
+    from xrstory.train.trainer import validate
+
+    examples = sorted(load_splits(scene).validation, key=lambda e: len(e.messages[1]["content"]))[:4]
+    items = [tokenize_example(lm.tokenizer, e, trigger_weight=4.0) for e in examples]
+    for item, ex in zip(items, examples, strict=True):  # the span is exactly the trigger list
+        start, stop = item.trigger_span
+        text = lm.tokenizer.decode(item.input_ids[start:stop])
+        assert '"triggers": [' in text and "]" in text.split('"triggers": [')[1], text  # "]," may be one token
+        assert all(t in text for t in ex.triggers)
+    v = validate(lm.model, items, lm.tokenizer.eos_token_id, 2, lm.model.device)
+    right = 0
+    with torch.no_grad():
+        for item in items:
+            logits = lm.model(input_ids=torch.tensor([item.input_ids])).logits[0]
+            start, stop = item.trigger_span
+            predicted = logits[start - 1:stop - 1].argmax(-1).tolist()  # position t predicts token t+1
+            right += predicted == item.input_ids[start:stop]
+    assert v.trigger_exact == pytest.approx(right / len(items))
+    assert v.weighted_loss != pytest.approx(v.loss)  # trigger tokens count 4x in the weighted one
+    assert 0 < v.loss < 20
+
+
 def test_tiny_lora_finetune_lowers_validation_loss_and_drives_a_turn(lm, scene, tmp_path_factory):
     from xrstory.mind.loader import ModelSpec, load_language_model
     from xrstory.mind.mind import CharacterMind
@@ -155,6 +183,8 @@ def test_tiny_lora_finetune_lowers_validation_loss_and_drives_a_turn(lm, scene, 
     result = finetune(lm.model, lm.tokenizer, splits, cfg, out, progress=False, base_source=lm.source)
     vals = result.history["val_loss"]
     assert len(vals) == 2 and vals[-1] < vals[0], vals
+    assert len(result.history["val_weighted_loss"]) == len(result.history["val_trigger_exact"]) == 2
+    assert all(0.0 <= x <= 1.0 for x in result.history["val_trigger_exact"])
     assert all(loss == loss for loss in result.history["train_loss"])  # no NaN
     for name in ("adapter_model.safetensors", "adapter_config.json", "train_config.json", "history.json",
                  "checkpoint/state.pt"):

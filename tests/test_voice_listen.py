@@ -147,3 +147,31 @@ def test_push_to_talk_brackets_the_utterance(models, tts):
         heard = [e for e in drain(ear.events) if isinstance(e, Heard)]
     assert isinstance(started[0], SpeechStarted) and ended[0].start_frame == CHUNK
     assert len(heard) == 1 and "bell" in heard[0].text.lower()
+
+
+def test_scene_prompt_makes_whisper_hear_the_story_words(models, tts):
+    """The session primes Whisper with the scene's words (names, speech hints, trigger words);
+    with a names-only prompt tiny.en heard "fetch the oil" as "ask the oil" and "the Marigold"
+    as "the Mary Gold" in espeak's voice."""
+    from dataclasses import replace
+
+    from xrstory.runtime.session import whisper_prompt
+    from xrstory.story import load_scene
+    from xrstory.voice.audio import resample
+
+    scene = load_scene("scenes/lighthouse")
+    prompt = whisper_prompt(scene)
+    assert "Maren" in prompt and "the Marigold" in prompt and "fetch oil" in prompt and "cellar door" in prompt
+    asr, _ = models
+    saved = asr.config
+    asr.config = replace(saved, initial_prompt=prompt)
+    try:
+        for line, word in (("Tobias, please fetch the oil from the cellar.", "fetch"),
+                           ("Tobias, call the Marigold on the radio.", "Marigold"),
+                           ("Maren, Tobias is freezing. Please light the stove.", "stove"),
+                           ("Maren, guide the ship home.", "guide")):
+            spoken = tts.synthesize(line, VoiceSettings.of(scene.scene.player_voice))
+            heard = asr.transcribe(resample(spoken.audio, spoken.rate, EAR_RATE).astype(np.float32)).text
+            assert word.lower() in heard.lower(), (line, heard)
+    finally:
+        asr.config = saved

@@ -9,8 +9,8 @@ The stable prompt prefix (a character's system message) is prefilled once and it
 
 Small models repeat themselves: inside ``say`` a mild repetition penalty applies to words
 already chosen, and no n-gram may be produced twice - neither within the reply nor copied
-from the character's own recent lines (``avoid``), which a 135M model otherwise echoes word
-for word from the conversation history.
+from the characters' recent lines (``avoid``), which a 135M model otherwise echoes word
+for word from the conversation history (its own, or the other character's).
 
 Close to the token limit the decoder steers ``say`` to close (prefers tokens that end the
 string), so a reply still completes and parses; ``DecodeResult.cut_at_limit`` says so.
@@ -141,7 +141,7 @@ class ConstrainedDecoder:
         """Yield (text delta, running result) per step; the last result has ``complete`` set.
 
         ``should_stop`` is polled between steps (barge-in): when it returns True the loop ends
-        early with ``complete`` False. ``avoid``: token sequences (the character's recent lines)
+        early with ``complete`` False. ``avoid``: token sequences (the characters' recent lines)
         whose n-grams ``say`` must not repeat.
         """
         t0 = time.perf_counter()

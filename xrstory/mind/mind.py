@@ -108,8 +108,10 @@ class CharacterMind:
         index = 0
         started = False
         result = DecodeResult()
+        # no character may echo a recent character line (Tobias repeated Maren's word for word);
+        # the player's words stay free to take up ("light the stove" -> "I'll light the stove")
         avoid = [self._tokenizer(line.text, add_special_tokens=False)["input_ids"]
-                 for line in plan.history if line.speaker == character_id]
+                 for line in plan.history if line.speaker != "player"]
         for delta, result in self.decoder.stream(character_id, prefix_ids, suffix_ids, allowed,
                                                  self.config.max_new_tokens, self.config.sampling, should_stop,
                                                  avoid=avoid):

@@ -48,6 +48,15 @@ MIX_RATE = 48_000
 MIX_CHUNK = CHUNK * MIX_RATE // EAR_RATE  # 1536 samples at 48 kHz per frame
 
 
+def whisper_prompt(scene) -> str:
+    """The words Whisper should expect in this scene: it spells names right and hears the story's
+    verbs ("fetch the oil", not "catch the oil") when it is told them up front."""
+    names = [c.name for c in scene.characters] + list(scene.scene.speech_hints)
+    actions = [t.id.replace("_", " ") for t in scene.triggers]
+    things = [p.name for p in scene.props if p.interactive and p.name]
+    return f"{scene.scene.title}. {', '.join(names)}. {', '.join(actions)}. {', '.join(things)}."
+
+
 class Session(TurnFlow, VoiceEvents, WorkerEvents):
     """Wires voice -> director -> mind -> TTS/mixer -> story -> render on a display's frame loop.
 
@@ -73,12 +82,10 @@ class Session(TurnFlow, VoiceEvents, WorkerEvents):
         self.capture_dir = capture_dir
         self.out: queue.Queue = queue.Queue()  # worker events -> frame loop
         self.mixer = Mixer(ambient_gain=0.04)
-        # Whisper spells the scene's names right when it is told them up front
-        names = ", ".join([c.name for c in scene.characters] + [p.name for p in scene.props if p.interactive and p.name])
         if hasattr(components.asr, "config"):
             from dataclasses import replace
 
-            components.asr.config = replace(components.asr.config, initial_prompt=f"{scene.scene.title}. {names}.")
+            components.asr.config = replace(components.asr.config, initial_prompt=whisper_prompt(scene))
         self.ear = Ear(components.asr, components.vad_model, echo_canceller=EchoCanceller())
         self.room = AcousticPath(AcousticPathConfig(gain=config.echo_gain))
         self.moderator = Moderator.for_scene(scene.folder)

@@ -178,6 +178,9 @@ class SceneInfo(Model):
     mood: str = "default"
     adapter: str | None = Field(None, description="LoRA adapter folder, relative to the scene folder")
     player_voice: Voice = Voice(voice="en-us", rate=160, pitch=40)
+    speech_hints: list[str] = Field(default_factory=list, description=(
+        "words and names the player may say that speech recognition should expect (a ship's name, "
+        "an unusual word); characters, props and trigger words are added automatically"))
 
 
 class Scene(Model):

@@ -145,11 +145,11 @@ class FreeRunner:
 def _base_cache_file(lm: LanguageModel, examples: list[Example], cfg: EvalConfig,
                      centroids: dict[str, np.ndarray]) -> Path:
     """Where the base model's results for exactly these turns and settings are kept."""
-    from xrstory.mind import decoder, grammar, prompt
+    from xrstory.mind import decoder, grammar, mind, prompt
 
     h = hashlib.sha256()
     h.update(f"{lm.source}|{lm.device}|{lm.dtype}|{cfg.max_new_tokens}|{cfg.sampling}".encode())
-    for module in (decoder, grammar, prompt):  # a change in how replies are decoded invalidates it
+    for module in (decoder, grammar, mind, prompt):  # a change in how replies are decoded invalidates it
         h.update(Path(module.__file__).read_bytes())
     for e in examples:
         h.update(json.dumps([e.source, e.messages, e.target, e.allowed, e.state_json], sort_keys=True).encode())

@@ -30,8 +30,18 @@ def plot_loss_curves(history: dict, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 3.6))
     ax.plot(history["step"], history["train_loss"], label="train (reply tokens)", color="#8aa", lw=1.2)
     ax.plot(history["val_step"], history["val_loss"], "o-", label="validation", color="#c44", lw=2)
+    if history.get("val_weighted_loss"):
+        ax.plot(history["val_step"], history["val_weighted_loss"], "s--", label="validation, weighted as in training",
+                color="#e94", lw=1.2)
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("cross-entropy (nats/token)")
+    if history.get("val_trigger_exact"):
+        right = ax.twinx()
+        right.plot(history["val_step"], [100 * x for x in history["val_trigger_exact"]], "^:", color="#36c",
+                   label="validation turns with the trigger list right (%)")
+        right.set_ylim(0, 100)
+        right.set_ylabel("trigger list right, teacher-forced (%)")
+        right.legend(loc="center right", fontsize=8)
     ax.set_title(f"{history.get('method', 'lora')} fine-tuning: {history.get('train_examples', '?')} train, "
                  f"{history.get('val_examples', '?')} validation examples")
     ax.grid(alpha=0.3)

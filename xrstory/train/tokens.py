@@ -27,6 +27,7 @@ class Tokenized:
     input_ids: list[int]
     labels: list[int]  # IGNORE on prompt tokens
     weights: list[float] = field(default_factory=list)  # per-token loss weight (0 on prompt); empty: all 1
+    trigger_span: tuple[int, int] = (0, 0)  # [start, stop) of the trigger-list tokens in input_ids
 
 
 TRIGGERS_KEY = '"triggers"'
@@ -44,8 +45,11 @@ def tokenize_example(tokenizer, ex: Example, trigger_weight: float = 1.0) -> Tok
     if start < 0 or stop <= 0:
         raise ValueError(f"{ex.source}: target has no {TRIGGERS_KEY} list: {ex.target!r}")
     # a token overlapping [start, stop) carries the trigger decision
-    weights = [trigger_weight if b > start and a < stop else 1.0 for a, b in enc["offset_mapping"]]
-    return Tokenized(prompt + target, [IGNORE] * len(prompt) + target, [0.0] * len(prompt) + weights)
+    in_span = [b > start and a < stop for a, b in enc["offset_mapping"]]
+    weights = [trigger_weight if inside else 1.0 for inside in in_span]
+    first = len(prompt) + in_span.index(True)
+    span = (first, first + sum(in_span))
+    return Tokenized(prompt + target, [IGNORE] * len(prompt) + target, [0.0] * len(prompt) + weights, span)
 
 
 def collate(batch: list[Tokenized], pad_id: int) -> dict[str, torch.Tensor]:
@@ -55,13 +59,25 @@ def collate(batch: list[Tokenized], pad_id: int) -> dict[str, torch.Tensor]:
     labels = torch.full((len(batch), n), IGNORE, dtype=torch.long)
     mask = torch.zeros((len(batch), n), dtype=torch.long)
     weights = torch.zeros((len(batch), n), dtype=torch.float32)
+    span = torch.zeros((len(batch), n), dtype=torch.bool)
     for i, b in enumerate(batch):
         k = len(b.input_ids)
         ids[i, :k] = torch.tensor(b.input_ids)
         labels[i, :k] = torch.tensor(b.labels)
         mask[i, :k] = 1
         weights[i, :k] = torch.tensor(b.weights) if b.weights else (labels[i, :k] != IGNORE).float()
-    return {"input_ids": ids, "attention_mask": mask, "labels": labels, "weights": weights}
+        span[i, b.trigger_span[0]:b.trigger_span[1]] = True
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels, "weights": weights, "trigger_span": span}
+
+
+def _reply_logits(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Logits at the positions that predict a reply token, their labels, and the (B, T-1) mask of them."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # PEFT wrapper or plain
+    hidden = base.get_decoder()(input_ids=batch["input_ids"],
+                                attention_mask=batch["attention_mask"]).last_hidden_state  # (B, T, H)
+    labels = batch["labels"][:, 1:]  # position t predicts token t+1
+    keep = labels != IGNORE  # (B, T-1) bool
+    return base.get_output_embeddings()(hidden[:, :-1][keep]).float(), labels[keep], keep
 
 
 def reply_loss(model, batch: dict[str, torch.Tensor], weighted: bool = False) -> tuple[torch.Tensor, int]:
@@ -72,15 +88,25 @@ def reply_loss(model, batch: dict[str, torch.Tensor], weighted: bool = False) ->
     example): the full (batch, len, 49k-vocab) logits would cost ~20% of the compute and most
     of the memory of a training step for nothing.
     """
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # PEFT wrapper or plain
-    hidden = base.get_decoder()(input_ids=batch["input_ids"],
-                                attention_mask=batch["attention_mask"]).last_hidden_state  # (B, T, H)
-    labels = batch["labels"][:, 1:]  # position t predicts token t+1
-    keep = labels != IGNORE  # (B, T-1) bool
+    logits, labels, keep = _reply_logits(model, batch)  # (n, vocab), (n,)
     n = int(keep.sum())
-    logits = base.get_output_embeddings()(hidden[:, :-1][keep]).float()  # (n, vocab)
-    per_token = torch.nn.functional.cross_entropy(logits, labels[keep], reduction="none")  # (n,)
+    per_token = torch.nn.functional.cross_entropy(logits, labels, reduction="none")  # (n,)
     if weighted and "weights" in batch:
         w = batch["weights"][:, 1:][keep]  # (n,)
         return (per_token * w).sum() / w.sum().clamp(min=1e-9), n
     return per_token.sum() / max(n, 1), n
+
+
+@torch.no_grad()
+def reply_scores(model, batch: dict[str, torch.Tensor]) -> tuple[float, float, int, int]:
+    """Validation sums for one batch: reply-token loss (unweighted, then weighted) summed over
+    tokens, the weight sum, and how many examples have every trigger-list token right under
+    teacher forcing (greedy decoding would then name exactly the gold triggers)."""
+    logits, labels, keep = _reply_logits(model, batch)
+    per_token = torch.nn.functional.cross_entropy(logits, labels, reduction="none")
+    w = batch["weights"][:, 1:][keep]
+    right = logits.argmax(-1) == labels  # (n,)
+    span = batch["trigger_span"][:, 1:][keep]  # (n,) the positions that predict a trigger-list token
+    rows = keep.nonzero()[:, 0]  # example index of each reply position
+    wrong_rows = set(rows[span & ~right].tolist())
+    return float(per_token.sum()), float((per_token * w).sum()), float(w.sum()), keep.shape[0] - len(wrong_rows)

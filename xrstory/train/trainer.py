@@ -3,8 +3,10 @@ accumulation, validation-loss early stopping, checkpoints and resume.
 
 Written out by hand (nanoGPT-style) rather than through ``transformers.Trainer`` so every
 step is readable: batches -> reply-only loss -> accumulate -> clip -> step -> schedule.
-Output folder: the adapter (or full model) of the best validation loss, ``train_config.json``,
-``history.json`` (losses per step), and ``checkpoint/`` for resuming.
+Output folder: the adapter (or full model) of the best validation loss (weighted like the
+training loss, so the trigger decision counts as much as in training), ``train_config.json``,
+``history.json`` (losses per step; per validation pass the plain and weighted loss and the share
+of validation turns whose trigger list is right token for token), and ``checkpoint/`` for resuming.
 """
 
 from __future__ import annotations
@@ -20,14 +22,14 @@ import torch
 
 from xrstory.train.config import TrainConfig
 from xrstory.train.dataset import Splits
-from xrstory.train.tokens import Tokenized, collate, reply_loss, tokenize_example
+from xrstory.train.tokens import Tokenized, collate, reply_loss, reply_scores, tokenize_example
 
 
 @dataclass
 class TrainResult:
     out_dir: Path
     steps: int
-    best_val_loss: float
+    best_val_loss: float  # plain validation loss of the kept adapter (chosen by the weighted loss)
     first_val_loss: float
     history: dict = field(default_factory=dict)
     stopped_early: bool = False
@@ -67,19 +69,27 @@ def prepare_model(model, cfg: TrainConfig):
     return model
 
 
+@dataclass(frozen=True)
+class Validation:
+    loss: float  # mean reply-token cross-entropy
+    weighted_loss: float  # the same, weighted like the training loss (trigger tokens x trigger_weight)
+    trigger_exact: float  # share of examples whose trigger list is predicted right token for token
+
+
 @torch.no_grad()
-def evaluate_loss(model, data: list[Tokenized], pad_id: int, batch_size: int, device) -> float:
-    """Mean reply-token loss over ``data`` (token-weighted); the model's train/eval mode is kept."""
+def validate(model, data: list[Tokenized], pad_id: int, batch_size: int, device) -> Validation:
+    """Teacher-forced scores over ``data``; the model's train/eval mode is kept."""
     was_training = model.training
     model.eval()
-    total, count = 0.0, 0
+    loss = weighted = weight = 0.0
+    tokens = exact = 0
     for i in range(0, len(data), batch_size):
         batch = {k: v.to(device) for k, v in collate(data[i:i + batch_size], pad_id).items()}
-        loss, n = reply_loss(model, batch)
-        total += float(loss) * n
-        count += n
+        batch_loss, batch_weighted, batch_weight, batch_exact = reply_scores(model, batch)
+        loss, weighted, weight, exact = loss + batch_loss, weighted + batch_weighted, weight + batch_weight, exact + batch_exact
+        tokens += int((batch["labels"][:, 1:] != -100).sum())
     model.train(was_training)
-    return total / max(count, 1)
+    return Validation(loss / max(tokens, 1), weighted / max(weight, 1e-9), exact / max(len(data), 1))
 
 
 def _save(model, out: Path, cfg: TrainConfig) -> None:
@@ -90,7 +100,7 @@ def _save(model, out: Path, cfg: TrainConfig) -> None:
 
 def finetune(model, tokenizer, splits: Splits, cfg: TrainConfig, out_dir: str | Path, *,
              resume: bool = False, progress: bool = True, base_source: str = "") -> TrainResult:
-    """Fine-tune ``model`` on ``splits.train``; keep the best by validation loss in ``out_dir``."""
+    """Fine-tune ``model`` on ``splits.train``; keep the best by weighted validation loss in ``out_dir``."""
     t_start = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -119,7 +129,8 @@ def finetune(model, tokenizer, splits: Splits, cfg: TrainConfig, out_dir: str | 
     per_epoch = math.ceil(len(train) / (cfg.batch_size * cfg.grad_accum))
     total_steps = cfg.max_steps or max(1, int(per_epoch * cfg.epochs))
 
-    history = {"step": [], "train_loss": [], "val_step": [], "val_loss": [], "lr": [],
+    history = {"step": [], "train_loss": [], "val_step": [], "val_loss": [], "val_weighted_loss": [],
+               "val_trigger_exact": [], "lr": [],
                "dropped_long_examples": dropped_train + dropped_val, "train_examples": len(train),
                "val_examples": len(val), "base_model": base_source, "method": cfg.method}
     step, best, bad_evals, stopped_early = 0, float("inf"), 0, False
@@ -130,12 +141,19 @@ def finetune(model, tokenizer, splits: Splits, cfg: TrainConfig, out_dir: str | 
         opt.load_state_dict(state["optimizer"])
         step, best, bad_evals, history = state["step"], state["best"], state["bad_evals"], state["history"]
         rng.setstate(state["rng"])
-    first_val = history["val_loss"][0] if history["val_loss"] else evaluate_loss(model, val, pad_id, cfg.batch_size, device)
+
+    def record(at: int) -> Validation:
+        v = validate(model, val, pad_id, cfg.batch_size, device)
+        history["val_step"].append(at)
+        history["val_loss"].append(v.loss)
+        history["val_weighted_loss"].append(v.weighted_loss)
+        history["val_trigger_exact"].append(v.trigger_exact)
+        return v
+
     if not history["val_loss"]:
-        history["val_step"].append(0)
-        history["val_loss"].append(first_val)
-        best = first_val
+        best = record(0).weighted_loss
         _save(model, out, cfg)
+    first_val = history["val_loss"][0]
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -169,15 +187,14 @@ def finetune(model, tokenizer, splits: Splits, cfg: TrainConfig, out_dir: str | 
             history["lr"].append(lr)
             info = f"loss {running:.3f} · best val {best:.3f}"
             if step % cfg.eval_every == 0 or step == total_steps:
-                v = evaluate_loss(model, val, pad_id, cfg.batch_size, device)
-                history["val_step"].append(step)
-                history["val_loss"].append(v)
-                if v < best - 1e-4:
-                    best, bad_evals = v, 0
+                v = record(step)
+                if v.weighted_loss < best - 1e-4:
+                    best, bad_evals = v.weighted_loss, 0
                     _save(model, out, cfg)
                 else:
                     bad_evals += 1
-                info = f"loss {running:.3f} · val {v:.3f} · best {best:.3f}"
+                info = (f"loss {running:.3f} · val {v.loss:.3f} (weighted {v.weighted_loss:.3f}, best {best:.3f}) "
+                        f"· triggers right {100 * v.trigger_exact:.0f}%")
                 if bad_evals >= cfg.patience:
                     stopped_early = True
             if step % cfg.checkpoint_every == 0 or stopped_early or step == total_steps:
@@ -197,5 +214,6 @@ def finetune(model, tokenizer, splits: Splits, cfg: TrainConfig, out_dir: str | 
     history["stopped_early"] = stopped_early
     history["seconds"] = seconds
     (out / "history.json").write_text(json.dumps(history, indent=2), encoding="utf-8")
-    return TrainResult(out, step, best, first_val, history, stopped_early, seconds,
+    kept = min(range(len(history["val_loss"])), key=lambda i: history["val_weighted_loss"][i])
+    return TrainResult(out, step, history["val_loss"][kept], first_val, history, stopped_early, seconds,
                        reply_tokens / seconds if seconds else 0.0)
