@@ -200,3 +200,33 @@ def test_tiny_lora_finetune_lowers_validation_loss_and_drives_a_turn(lm, scene, 
     parsed = reply_from_json(turn.timings.extra["raw"], "maren")
     assert parsed.say.strip()
     assert set(parsed.triggers) <= set(story.allowed_triggers("maren"))
+
+
+def test_resume_continues_a_checkpoint_written_before_weighted_selection(scene, tmp_path):
+    """``--resume`` from a checkpoint whose history has only plain validation losses (written by
+    the version before weighted selection) keeps going and records the new measures from there."""
+    import torch
+
+    from xrstory.train.config import TrainConfig
+    from xrstory.train.trainer import finetune
+
+    splits = load_splits(scene)
+    cfg = TrainConfig(method="lora", max_steps=2, batch_size=2, grad_accum=1, learning_rate=2e-3, lora_r=4,
+                      lora_alpha=8, lora_layers=2, limit_train=4, limit_eval=2, eval_every=2, max_length=768,
+                      warmup_ratio=0.0, checkpoint_every=2)
+    from xrstory.mind.loader import ModelSpec, load_language_model
+
+    with load_language_model(ModelSpec(device="cpu")) as fresh:
+        finetune(fresh.model, fresh.tokenizer, splits, cfg, tmp_path, progress=False)
+    state_path = tmp_path / "checkpoint" / "state.pt"
+    state = torch.load(state_path, weights_only=False)
+    for key in ("val_weighted_loss", "val_trigger_exact"):
+        del state["history"][key]
+    torch.save(state, state_path)
+    cfg.max_steps = 4
+    with load_language_model(ModelSpec(device="cpu")) as fresh:
+        result = finetune(fresh.model, fresh.tokenizer, splits, cfg, tmp_path, resume=True, progress=False)
+    h = result.history
+    assert result.steps == 4 and h["val_step"] == [0, 2, 4]
+    assert len(h["val_weighted_loss"]) == len(h["val_trigger_exact"]) == 3
+    assert 0.0 <= h["val_trigger_exact"][-1] <= 1.0

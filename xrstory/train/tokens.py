@@ -98,7 +98,7 @@ def reply_loss(model, batch: dict[str, torch.Tensor], weighted: bool = False) ->
 
 
 @torch.no_grad()
-def reply_scores(model, batch: dict[str, torch.Tensor]) -> tuple[float, float, int, int]:
+def reply_scores(model, batch: dict[str, torch.Tensor]) -> tuple[float, float, float, int]:
     """Validation sums for one batch: reply-token loss (unweighted, then weighted) summed over
     tokens, the weight sum, and how many examples have every trigger-list token right under
     teacher forcing (greedy decoding would then name exactly the gold triggers)."""

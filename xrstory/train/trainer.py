@@ -141,6 +141,9 @@ def finetune(model, tokenizer, splits: Splits, cfg: TrainConfig, out_dir: str | 
         opt.load_state_dict(state["optimizer"])
         step, best, bad_evals, history = state["step"], state["best"], state["bad_evals"], state["history"]
         rng.setstate(state["rng"])
+        # a checkpoint from before the weighted selection: its passes count as unweighted ones
+        history.setdefault("val_weighted_loss", list(history["val_loss"]))
+        history.setdefault("val_trigger_exact", [float("nan")] * len(history["val_loss"]))
 
     def record(at: int) -> Validation:
         v = validate(model, val, pad_id, cfg.batch_size, device)
