@@ -22,7 +22,14 @@ import torch
 
 from xrstory.train.config import TrainConfig
 from xrstory.train.dataset import Splits
-from xrstory.train.tokens import Tokenized, collate, reply_loss, reply_scores, tokenize_example
+from xrstory.train.tokens import (
+    IGNORE,
+    Tokenized,
+    collate,
+    reply_loss,
+    reply_scores,
+    tokenize_example,
+)
 
 
 @dataclass
@@ -87,7 +94,7 @@ def validate(model, data: list[Tokenized], pad_id: int, batch_size: int, device)
         batch = {k: v.to(device) for k, v in collate(data[i:i + batch_size], pad_id).items()}
         batch_loss, batch_weighted, batch_weight, batch_exact = reply_scores(model, batch)
         loss, weighted, weight, exact = loss + batch_loss, weighted + batch_weighted, weight + batch_weight, exact + batch_exact
-        tokens += int((batch["labels"][:, 1:] != -100).sum())
+        tokens += int((batch["labels"][:, 1:] != IGNORE).sum())
     model.train(was_training)
     return Validation(loss / max(tokens, 1), weighted / max(weight, 1e-9), exact / max(len(data), 1))
 
