@@ -57,7 +57,7 @@ def test_quick_run_measures_every_figure(tmp_path):
     # end of speech -> first audio covers its stages
     assert v2v["p50"] >= v2v["asr"]["p50"] + v2v["first_token"]["p50"] - 1.0
     fr = doc["frame_ms"]
-    assert fr["idle"]["n"] > 30 and fr["busy"]["n"] > 0  # `wait 3` gives ~90 idle frames
+    assert fr["idle"]["n"] > 30 and fr["busy"]["n"] > 0  # `wait 10` gives ~310 idle frames
     assert fr["ratio_p99"] == pytest.approx(fr["busy"]["p99"] / fr["idle"]["p99"], rel=1e-2)
     assert 0 < doc["asr_rtf"] < 20 and doc["memory"]["peak_rss_mb"] > 100
     assert doc["targets"]["voice_to_voice_p50_ms"] in (1000.0, 300.0)

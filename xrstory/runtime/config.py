@@ -27,6 +27,7 @@ class SessionConfig:
     data_dir: Path | None = None
     keep_audio: bool = True  # write the session's stereo mix (headless) to the report
     threads: int | None = None  # torch threads for the model worker (None: torch's default)
+    worker_nice: int = 10  # how far below the frame loop Whisper, the model and TTS are scheduled (0: same)
     # when the director nudges a stalling player (silence_nudge_s: seconds of silence, default 30)
     pacing: PacingConfig = field(default_factory=PacingConfig)
 

@@ -39,7 +39,7 @@ from xrstory.runtime.turn_flow import TurnFlow
 from xrstory.runtime.turns import TurnLedger
 from xrstory.runtime.voice_events import VoiceEvents
 from xrstory.runtime.worker_events import WorkerEvents
-from xrstory.runtime.workers import BrainWorker, SpeechWorker
+from xrstory.runtime.workers import BrainWorker, SpeechWorker, yield_to_frame_loop
 from xrstory.story.state import Story, StoryState
 
 EAR_RATE = 16_000
@@ -145,6 +145,8 @@ class Session(TurnFlow, VoiceEvents, WorkerEvents):
         self.speech.start()
         self.brain.start()
         self.ear.start()
+        for thread in (self.speech.thread, self.brain.thread, self.ear.thread):
+            yield_to_frame_loop(thread, self.config.worker_nice)
         if self.display is not None and self.renderer is None:
             from xrstory.render.renderer import SceneRenderer
 

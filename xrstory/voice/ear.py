@@ -85,6 +85,11 @@ class Ear:
             self._started = True
             self._worker.start()
 
+    @property
+    def thread(self) -> threading.Thread:
+        """The transcription thread (the session lowers its scheduling priority)."""
+        return self._worker
+
     def close(self) -> None:
         if self._started:
             self._jobs.put(None)
