@@ -11,8 +11,8 @@ Try it:  .venv/bin/python -m xrstory.train.dataset scenes/lighthouse
 
 from __future__ import annotations
 
-import hashlib
 import json
+import random
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,28 +177,15 @@ def render_lines(scene: Scene, lines: list[tuple[str, DialogueLine]]) -> list[Ex
     return examples
 
 
-def conversation_draw(conversation: str, seed: int) -> float:
-    """A stable number in [0, 1) for one conversation: its split never depends on the others."""
-    digest = hashlib.sha256(f"{seed}:{conversation}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
-
-
 def split_examples(examples: list[Example], seed: int = 1234, fractions=(0.8, 0.1, 0.1)) -> Splits:
-    """Split by conversation (never inside one); each conversation's side is fixed by a hash of
-    its id and the seed, so adding dialogue to the corpus never moves an old conversation
-    between train, validation and test (a seeded shuffle would reshuffle everything).
-    With 3 or more conversations, validation and test each get at least one."""
+    """Split by conversation (never inside one), shuffled with a fixed seed."""
     convos = sorted({e.conversation for e in examples})
-    draw = {c: conversation_draw(c, seed) for c in convos}
-    test = {c for c in convos if draw[c] < fractions[2]}
-    val = {c for c in convos if fractions[2] <= draw[c] < fractions[2] + fractions[1]}
-    if len(convos) >= 3:
-        # A tiny corpus can draw nothing for a side: give it the nearest conversation.
-        by_draw = sorted(convos, key=draw.get)
-        if not test:
-            test = {next(c for c in by_draw if c not in val)}
-        if not val:
-            val = {next(c for c in by_draw if c not in test)}
+    random.Random(seed).shuffle(convos)
+    n = len(convos)
+    n_val = max(1, round(n * fractions[1])) if n >= 3 else 0
+    n_test = max(1, round(n * fractions[2])) if n >= 3 else 0
+    test = set(convos[:n_test])
+    val = set(convos[n_test:n_test + n_val])
     return Splits(
         train=[e for e in examples if e.conversation not in test | val],
         validation=[e for e in examples if e.conversation in val],
