@@ -55,10 +55,11 @@ def test_demo_playthrough_passes(components, tmp_path, name):
     assert (out / "report.html").read_text().count("<tr>") >= len(metrics["turns"])
     assert (out / "session.wav").stat().st_size > 48_000 * 4  # > 1 s of 16-bit stereo
     assert list(out.glob("frame_*.png")), "frames are captured at replies and triggers"
-    if result.failures:
-        # The shipped 135M adapter does not yet carry every turn of the arc reliably (see the
-        # fine-tuning issue): report which judgement it got wrong rather than hide the run.
-        pytest.xfail("model judgement: " + "; ".join(f"line {f.step_line}: {f.actual}" for f in result.failures))
+    # What is left can only be the model's judgement (which trigger a reply names). The arc's
+    # first decision is narrow (P(fire) 0.504 with the shipped adapter, see its README), so a
+    # miss here after a change to the prompt, decoder or adapter is a real regression to look at.
+    assert not result.failures, "model judgement: " + "; ".join(
+        f"line {f.step_line}: {f.actual}" for f in result.failures)
     if name == "full_arc":
         assert result.ended
         final = load_state(out / "final_state.json")
