@@ -97,11 +97,21 @@ def reply_loss(model, batch: dict[str, torch.Tensor], weighted: bool = False) ->
     return per_token.sum() / max(n, 1), n
 
 
+@dataclass(frozen=True)
+class ReplyScores:
+    """Validation sums for one batch (add them up over batches, divide at the end)."""
+
+    loss: float  # reply-token cross-entropy, summed over tokens
+    weighted_loss: float  # the same, each token times its training weight
+    weight: float  # sum of those weights
+    tokens: int  # reply tokens scored
+    trigger_exact: int  # examples with every trigger-list token right under teacher forcing
+
+
 @torch.no_grad()
-def reply_scores(model, batch: dict[str, torch.Tensor]) -> tuple[float, float, float, int]:
-    """Validation sums for one batch: reply-token loss (unweighted, then weighted) summed over
-    tokens, the weight sum, and how many examples have every trigger-list token right under
-    teacher forcing (greedy decoding would then name exactly the gold triggers)."""
+def reply_scores(model, batch: dict[str, torch.Tensor]) -> ReplyScores:
+    """Teacher-forced sums for one batch; an example counts as ``trigger_exact`` when greedy
+    decoding would name exactly its gold triggers."""
     logits, labels, keep = _reply_logits(model, batch)
     per_token = torch.nn.functional.cross_entropy(logits, labels, reduction="none")
     w = batch["weights"][:, 1:][keep]
@@ -109,4 +119,5 @@ def reply_scores(model, batch: dict[str, torch.Tensor]) -> tuple[float, float, f
     span = batch["trigger_span"][:, 1:][keep]  # (n,) the positions that predict a trigger-list token
     rows = keep.nonzero()[:, 0]  # example index of each reply position
     wrong_rows = set(rows[span & ~right].tolist())
-    return float(per_token.sum()), float((per_token * w).sum()), float(w.sum()), keep.shape[0] - len(wrong_rows)
+    return ReplyScores(float(per_token.sum()), float((per_token * w).sum()), float(w.sum()), int(keep.sum()),
+                       keep.shape[0] - len(wrong_rows))

@@ -23,7 +23,6 @@ import torch
 from xrstory.train.config import TrainConfig
 from xrstory.train.dataset import Splits
 from xrstory.train.tokens import (
-    IGNORE,
     Tokenized,
     collate,
     reply_loss,
@@ -88,15 +87,13 @@ def validate(model, data: list[Tokenized], pad_id: int, batch_size: int, device)
     """Teacher-forced scores over ``data``; the model's train/eval mode is kept."""
     was_training = model.training
     model.eval()
-    loss = weighted = weight = 0.0
-    tokens = exact = 0
-    for i in range(0, len(data), batch_size):
-        batch = {k: v.to(device) for k, v in collate(data[i:i + batch_size], pad_id).items()}
-        batch_loss, batch_weighted, batch_weight, batch_exact = reply_scores(model, batch)
-        loss, weighted, weight, exact = loss + batch_loss, weighted + batch_weighted, weight + batch_weight, exact + batch_exact
-        tokens += int((batch["labels"][:, 1:] != IGNORE).sum())
+    scores = [reply_scores(model, {k: v.to(device) for k, v in collate(data[i:i + batch_size], pad_id).items()})
+              for i in range(0, len(data), batch_size)]
     model.train(was_training)
-    return Validation(loss / max(tokens, 1), weighted / max(weight, 1e-9), exact / max(len(data), 1))
+    tokens = sum(s.tokens for s in scores)
+    return Validation(sum(s.loss for s in scores) / max(tokens, 1),
+                      sum(s.weighted_loss for s in scores) / max(sum(s.weight for s in scores), 1e-9),
+                      sum(s.trigger_exact for s in scores) / max(len(data), 1))
 
 
 def _save(model, out: Path, cfg: TrainConfig) -> None:
