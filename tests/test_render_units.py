@@ -178,7 +178,7 @@ def test_headless_head_script_walks_and_looks_on_the_fixed_timestep():
 
 
 def test_render_and_headless_import_without_speech_or_model_packages():
-    code = ("import sys; import xrstory.render.renderer, xrstory.xr.headless, xrstory.render.cli_render; "
+    code = ("import sys; import xrstory.render.renderer, xrstory.xr.headless, xrstory.cli.render; "
             "bad = [m for m in ('torch', 'transformers', 'faster_whisper', 'scipy', 'sentence_transformers') "
             "if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -1,6 +1,6 @@
 """Benchmark part "llm": our decode vs transformers ``generate`` vs llama.cpp, same model, same
 prompt (the demo scene's Maren), plus the constrained reply loop. Built on the mind layer's own
-bench functions (``xrstory.mind.bench``); this part adds per-repeat spread and the model spec
+bench functions (``xrstory.bench.llm_decode``); this part adds per-repeat spread and the model spec
 the runtime really uses (``ModelSpec()`` defaults: fp32 on CPU, bf16/fp16 on CUDA).
 
 Run alone:  python -m xrstory.bench.worker llm   (see worker.py)
@@ -21,7 +21,13 @@ from xrstory.bench.stats import ratio, spread
 def run_llm_part(opts: BenchOptions, deadline: float | None = None) -> dict:
     """Required figures first (ours, generate, constrained, llama.cpp), then the optional CPU
     variants while they fit before ``deadline`` (``time.time()``)."""
-    from xrstory.mind.bench import _demo_prompt, constrained, hf_generate, llama_cpp, plain_decode
+    from xrstory.bench.llm_decode import (
+        _demo_prompt,
+        constrained,
+        hf_generate,
+        llama_cpp,
+        plain_decode,
+    )
     from xrstory.mind.loader import ModelSpec, load_language_model
 
     n, repeats = opts.llm_tokens, opts.repeats

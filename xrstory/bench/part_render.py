@@ -10,7 +10,7 @@ from xrstory.bench.options import BenchOptions
 
 
 def run_render_part(opts: BenchOptions) -> dict:
-    from xrstory.render.bench import run_bench
+    from xrstory.bench.render_frames import run_bench
 
     return run_bench(str(opts.scene_dir), eye_size=opts.render_eye, frames=opts.render_frames,
                      warmup=min(5, max(1, opts.render_frames // 4)))

@@ -1,6 +1,6 @@
 """Benchmark part "voice": ASR real-time factor, end of speech -> final transcript through the
 ear (VAD + Whisper), TTS time to first audio. The voice layer's own bench
-(``xrstory.voice.bench.run_benchmark``) does the measuring; this part names the figures.
+(``xrstory.bench.voice_stages.run_benchmark``) does the measuring; this part names the figures.
 
 Run alone:  python -m xrstory.bench.worker voice
 """
@@ -11,7 +11,7 @@ from xrstory.bench.options import BenchOptions
 
 
 def run_voice_part(opts: BenchOptions) -> dict:
-    from xrstory.voice.bench import run_benchmark
+    from xrstory.bench.voice_stages import run_benchmark
 
     raw = run_benchmark(repeats=opts.repeats)
     return {

@@ -19,5 +19,5 @@ Map (one idea per file):
   mouth.py    speaking pipeline: sentences -> TTS worker -> mixer; interrupt
   echo.py     leak model, adaptive echo canceller, transcript-vs-spoken comparison
   duplex.py   HeadlessVoice (deterministic, barge-in) and LiveVoice (sounddevice duplex)
-  bench.py    run_benchmark() -> dict;  cli_voice.py: ``xrstory hear`` / ``xrstory say``
+  (its bench is ``xrstory.bench.voice_stages``; its commands ``xrstory hear`` / ``say`` are in ``xrstory/cli/voice.py``)
 """

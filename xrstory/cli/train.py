@@ -1,4 +1,4 @@
-"""``xrstory finetune`` and ``xrstory eval``: the train layer's commands (registered in ``xrstory/cli.py``).
+"""``xrstory finetune`` and ``xrstory eval``: the train layer's commands (registered in ``xrstory/cli/__init__.py``).
 
     xrstory finetune scenes/lighthouse --method lora --out assets/adapters/lighthouse
     xrstory eval scenes/lighthouse --adapter assets/adapters/lighthouse --json --out reports/eval

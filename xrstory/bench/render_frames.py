@@ -1,7 +1,7 @@
 """Benchmark: CPU time per frame of the demo scene at 2 x 1280x1280, split into our Python work
 and GL time. Not a timed test: it reports medians; the target is our share <= 1.5 ms/frame.
 
-    python -m xrstory.render.bench [--frames 60] [--eye 1280x1280]
+    python -m xrstory.bench.render_frames [--frames 60] [--eye 1280x1280]
 
 Split per frame (all CPU-side, milliseconds):
   python_ms    update() + draw() minus the time inside GL calls: scene traversal, animation,

@@ -1,7 +1,7 @@
 """Voice benchmark: ASR real-time factor, end-of-speech -> final transcript latency, TTS time to
 first audio, echo cancellation depth. Medians over repeats, measured in one run on this machine.
 
-Run: ``python -m xrstory.voice.bench`` prints JSON.
+Run: ``python -m xrstory.bench.voice_stages`` prints JSON.
 """
 
 from __future__ import annotations

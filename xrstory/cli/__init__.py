@@ -76,16 +76,16 @@ def info(json_out: bool = typer.Option(False, "--json", help="machine-readable o
 
 # Commands of the other layers register here, one line each (keep this file thin). Each module
 # imports its heavy dependencies inside the command, so `xrstory validate` stays quick.
-from xrstory.bench.cli_bench import bench_command  # noqa: E402
-from xrstory.director.cli_profile import profile_app  # noqa: E402
-from xrstory.mind.cli_ask import ask  # noqa: E402
-from xrstory.mind.cli_serve import serve_command  # noqa: E402
-from xrstory.playthrough.cli_run import run  # noqa: E402
-from xrstory.render.cli_render import render_command  # noqa: E402
-from xrstory.runtime.cli_play import play  # noqa: E402
-from xrstory.train.cli_train import evaluate as eval_command  # noqa: E402
-from xrstory.train.cli_train import finetune as finetune_command  # noqa: E402
-from xrstory.voice.cli_voice import hear, say  # noqa: E402
+from xrstory.cli.ask import ask  # noqa: E402
+from xrstory.cli.bench import bench_command  # noqa: E402
+from xrstory.cli.play import play  # noqa: E402
+from xrstory.cli.profile import profile_app  # noqa: E402
+from xrstory.cli.render import render_command  # noqa: E402
+from xrstory.cli.run import run  # noqa: E402
+from xrstory.cli.serve import serve_command  # noqa: E402
+from xrstory.cli.train import evaluate as eval_command  # noqa: E402
+from xrstory.cli.train import finetune as finetune_command  # noqa: E402
+from xrstory.cli.voice import hear, say  # noqa: E402
 
 app.command("render")(render_command)
 app.command("hear")(hear)
@@ -99,6 +99,3 @@ app.command("eval")(eval_command)
 app.command("bench")(bench_command)
 app.add_typer(profile_app, name="profile")
 
-
-if __name__ == "__main__":
-    app()

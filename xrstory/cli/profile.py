@@ -1,6 +1,6 @@
 """``xrstory profile list|show|export|delete``: see and erase what is stored about players.
 
-Registered in xrstory/cli.py as a typer sub-app. Every command takes ``--data-dir``
+Registered in xrstory/cli/__init__.py as a typer sub-app. Every command takes ``--data-dir``
 (default ``$XDG_DATA_HOME/xrstory``). Exit codes: 0 ok, 1 delete left a warning, 2 bad input
 (unknown player, invalid id, unreadable database).
 

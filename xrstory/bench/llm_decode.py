@@ -9,7 +9,7 @@ Measures on the same model and the same real prompt (the demo scene's Maren):
   extra) on the same GGUF when it is installed; ratios ours / theirs;
 - the constrained reply loop: tokens/s and the grammar's overhead per token (mask ms/token).
 
-Run:  HF_HUB_OFFLINE=1 .venv/bin/python -m xrstory.mind.bench [--tokens 48] [--repeats 3] [--out bench.json]
+Run:  HF_HUB_OFFLINE=1 .venv/bin/python -m xrstory.bench.llm_decode [--tokens 48] [--repeats 3] [--out bench.json]
 """
 
 from __future__ import annotations
