@@ -1,4 +1,5 @@
-"""Text to speech: a backend interface, the espeak-ng backend (default) and Piper (optional).
+"""Text to speech: a backend interface, espeak-ng, the neural hibari voice (``neural_tts.py``) and
+Piper (optional); ``AutoTTS`` picks one per voice name.
 
 A character's voice comes from the scene (``Voice``: voice, rate, pitch, volume); this layer takes
 those fields as a ``VoiceSettings`` of its own (layer rule: voice imports nothing else of ours).
@@ -9,6 +10,7 @@ Run: ``python -m xrstory.voice.tts "Hello there. How are you?" out.wav``
 
 from __future__ import annotations
 
+import logging
 import re
 import sys
 import wave
@@ -27,7 +29,7 @@ _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|(?<=[.!?…][\"')\]])\s+")
 class VoiceSettings:
     """The fields of ``xrstory.story.scene.Voice``; build with ``VoiceSettings.of(scene_voice)``."""
 
-    voice: str = "en-us"  # espeak-ng voice name, or a Piper .onnx model file
+    voice: str = "en-us"  # espeak-ng voice name, "hibari" (neural), or a Piper .onnx model file
     rate: int = 170  # words per minute
     pitch: int = 50  # 0..99
     volume: float = 1.0  # 0..2, linear gain
@@ -144,24 +146,43 @@ class PiperTTS:
 
 
 class AutoTTS:
-    """Routes each voice to Piper when it names an existing .onnx file, else to espeak-ng."""
+    """Routes each voice by its name: "hibari" -> the neural voice, an existing .onnx file ->
+    Piper, anything else -> espeak-ng (also the fallback when the neural voice cannot load)."""
 
     name = "auto"
 
     def __init__(self) -> None:
         self._espeak = EspeakTTS()
         self._piper: PiperTTS | None = None
+        self._neural = None  # neural_tts.HibariTTS, loaded on first use (~0.2 s + warm-up)
+        self._neural_failed: str | None = None
 
     def synthesize(self, text: str, voice: VoiceSettings) -> SpokenAudio:
+        from xrstory.voice.neural_tts import HibariTTS, is_neural_voice
+
+        if is_neural_voice(voice.voice) and self._neural_failed is None:
+            if self._neural is None:
+                try:
+                    self._neural = HibariTTS()
+                except Exception as exc:  # a broken install must not silence the characters
+                    self._neural_failed = f"{type(exc).__name__}: {exc}"
+                    logging.getLogger(__name__).error("neural voice unavailable (%s); speaking with espeak-ng",
+                                                      self._neural_failed)
+            if self._neural is not None:
+                return self._neural.synthesize(text, voice)
         if voice.voice.endswith(".onnx") and Path(voice.voice).is_file():
             self._piper = self._piper or PiperTTS()
             return self._piper.synthesize(text, voice)
+        if is_neural_voice(voice.voice):  # fell back: espeak's default voice, same rate and pitch
+            voice = VoiceSettings("en-us", voice.rate, voice.pitch, voice.volume)
         return self._espeak.synthesize(text, voice)
 
     def close(self) -> None:
         self._espeak.close()
         if self._piper:
             self._piper.close()
+        if self._neural is not None:
+            self._neural.close()
 
     def __enter__(self) -> AutoTTS:
         return self
