@@ -152,6 +152,23 @@ def test_adapter_for_another_model_is_refused_on_both_engines(tmp_path):
         gguf_lora_for(other, default_llm_path(), cache_dir=tmp_path / "cache")
 
 
+@pytest.mark.slow
+def test_modules_the_file_has_no_weights_for_add_nothing(tmp_path):
+    """The config targets q/k of all 30 layers, the file holds layer 0 only: with
+    init_lora_weights=false PEFT would leave random LoRA weights in the other 29 layers."""
+    def logits(folder):
+        with load_language_model(ModelSpec(adapter=folder)) as lm:
+            ids = lm.tokenizer("The lamp is dark.", return_tensors="pt")["input_ids"]
+            with torch.inference_mode():
+                return lm.model(input_ids=ids).logits[0, -1]
+
+    zero_init = _adapter(tmp_path / "zero")
+    random_init = _adapter(tmp_path / "random")
+    cfg = json.loads((random_init / "adapter_config.json").read_text(encoding="utf-8"))
+    (random_init / "adapter_config.json").write_text(json.dumps(cfg | {"init_lora_weights": False}), encoding="utf-8")
+    assert torch.allclose(logits(zero_init), logits(random_init), atol=1e-5)
+
+
 # -- the commands -----------------------------------------------------------------------------
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:

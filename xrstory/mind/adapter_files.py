@@ -191,3 +191,11 @@ def check_loaded(files: AdapterFiles, peft_model, base: str) -> None:
     if stale:
         raise _mismatch(files, base, f"PEFT did not load {len(stale)} of its {len(files.pairs)} weight pairs "
                                      f"(e.g. {stale[0]}); the adapter would run as the base model there")
+    # A module the config targets but the file holds no weights for keeps PEFT's initial LoRA
+    # weights: zero B by default, but random with init_lora_weights=false. Make it add nothing,
+    # as on llama.cpp (the GGUF conversion carries only the file's matrices).
+    with torch.no_grad():
+        for module_name, layer in inner.named_modules():
+            loras_b = getattr(layer, "lora_B", None)
+            if module_name not in files.pairs and loras_b is not None and name in loras_b:
+                loras_b[name].weight.zero_()
