@@ -300,8 +300,8 @@ def load_language_model(spec: ModelSpec | None = None) -> LanguageModel:
             model = model.to("cpu")
             torch.cuda.empty_cache()
             if not spec.allow_cpu_fallback:
-                raise ModelEnvironmentError(f"out of GPU memory loading {source} ({exc}); CPU fallback is "
-                                     f"disabled (ModelSpec.allow_cpu_fallback=False)") from exc
+                raise ModelEnvironmentError(f"out of GPU memory loading {source} ({exc}); CPU fallback "
+                                            f"is disabled (ModelSpec.allow_cpu_fallback=False)") from exc
             device, dtype = "cpu", torch.float32
             model = model.to(dtype=dtype)
             notes.append(f"out of GPU memory: running on the CPU instead ({str(exc).splitlines()[0]})")
