@@ -8,9 +8,11 @@ it (llama.cpp aborts the process on some malformed files; transformers raises de
 SmolLM2's header, 11 s for Gemma 3's 262k-token vocabulary); this reader keeps long arrays
 as their length only and takes ~0.1-0.3 s.
 
-Used by the loader (both engines), the chat-template reader and the LoRA converter.
+Used by the loader (both engines), the chat-template reader and the LoRA converter. xllamacpp
+itself says only "Failed to init server, please check the input params" for a bad file, so
+the llama.cpp engine should call ``read_gguf`` before it starts a server.
 
-Try it:  .venv/bin/python -m xrstory.cli ask ... --model FILE.gguf   (errors come from here)
+Try it:  .venv/bin/python -c "from xrstory.mind.gguf_file import read_gguf; print(read_gguf('FILE.gguf').tensors.keys())"
 """
 
 from __future__ import annotations
