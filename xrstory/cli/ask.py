@@ -10,8 +10,9 @@ refusals are real), and prints the reply, or with --json:
      "timings_ms": {"first_token", "first_sentence", "total", "prefill", "model_load"},
      "tokens", "prompt_tokens", "cached_prompt_tokens", "prompt_dropped", "model": {...}}
 
-Exit codes: 0 ok, 2 bad input (scene, character, save, a missing adapter or one that does not
-fit the model), 3 the model failed to load.
+Exit codes: 0 ok, 2 bad input (scene, character, save; a model or adapter that is missing,
+truncated, corrupt, made for another model, or a model without a chat template: the message
+names the file), 3 this machine cannot run the model (no CUDA device, out of GPU memory).
 Torch and transformers are imported inside the command, so ``xrstory --help`` stays fast.
 """
 
@@ -52,6 +53,8 @@ def ask(scene_dir: Annotated[Path, typer.Argument(help="scene folder (or scene.t
         state: Annotated[Path | None, typer.Option("--state", help="a save (JSON) to start from")] = None,
         adapter: Annotated[Path | None, typer.Option("--adapter", help="LoRA adapter folder (PEFT)")] = None,
         model: Annotated[str | None, typer.Option("--model", help="HF id, model folder or .gguf (default SmolLM2-135M)")] = None,
+        chat_template: Annotated[Path | None, typer.Option(
+            "--chat-template", help="Jinja chat template file, for a model without one (e.g. a base GGUF)")] = None,
         max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", min=8, help="reply length limit")] = 120,
         out_state: Annotated[Path | None, typer.Option("--out-state", help="write the state after the turn here")] = None,
         json_out: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False):
@@ -74,7 +77,7 @@ def ask(scene_dir: Annotated[Path, typer.Argument(help="scene folder (or scene.t
     adapter_path, adapter_note = _adapter_for(scene, adapter)
 
     from xrstory.mind.loader import (
-        AdapterMismatchError,
+        ModelEnvironmentError,
         ModelLoadError,
         ModelSpec,
         load_language_model,
@@ -82,11 +85,11 @@ def ask(scene_dir: Annotated[Path, typer.Argument(help="scene folder (or scene.t
     from xrstory.mind.mind import CharacterMind, MindConfig
 
     try:
-        lm = load_language_model(ModelSpec(source=model, adapter=adapter_path))
-    except (FileNotFoundError, AdapterMismatchError) as exc:
-        _fail(str(exc))
-    except ModelLoadError as exc:
+        lm = load_language_model(ModelSpec(source=model, adapter=adapter_path, chat_template=chat_template))
+    except ModelEnvironmentError as exc:  # the input is fine; this machine cannot run it
         _fail(str(exc), 3)
+    except (FileNotFoundError, ModelLoadError) as exc:  # a bad file, folder or id: named in the message
+        _fail(str(exc))
     with lm:
         mind = CharacterMind(lm, scene, MindConfig(max_new_tokens=max_new_tokens))
         history = story.state.conversation[-8:]

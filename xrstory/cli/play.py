@@ -78,6 +78,8 @@ def play(scene_dir: Path = typer.Argument(..., help="scene folder"),
          mic: bool = typer.Option(False, "--mic", help="listen to the microphone (hands-free)"),
          adapter: str = typer.Option(None, "--adapter", help="LoRA adapter folder (default: the scene's)"),
          base: str = typer.Option(None, "--model", help="base model: HF id/folder or .gguf"),
+         chat_template: Path = typer.Option(None, "--chat-template",
+                                            help="Jinja chat template file, for a model without one"),
          remote: str = typer.Option(None, "--remote", help="OpenAI-compatible server URL"),
          resume: Path = typer.Option(None, "--resume", help="a save to continue from"),
          save: Path = typer.Option(Path("reports/play/save.json"), "--save", help="where the story is saved"),
@@ -116,8 +118,15 @@ def play(scene_dir: Path = typer.Argument(..., help="scene folder"),
             raise typer.Exit(2)
         console.print(f"[yellow]OpenXR unavailable ({what}); playing headless[/yellow]", highlight=False)
         display = "headless"
-    with console.status("loading models…") as status:
-        components = load_components(scene, adapter=adapter, base_model=base, progress=status.update)
+    from xrstory.mind.errors import ModelLoadError
+
+    try:
+        with console.status("loading models…") as status:
+            components = load_components(scene, adapter=adapter, base_model=base, progress=status.update,
+                                         chat_template=chat_template)
+    except (ModelLoadError, FileNotFoundError) as exc:  # a bad model, adapter or template file: named
+        err.print(f"[red]error[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
     holder: dict = {}
 
     def save_now(reason: str = "exit") -> None:

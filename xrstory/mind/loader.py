@@ -7,6 +7,14 @@ safetensors (``XRSTORY_CACHE`` or ``~/.cache/xrstory``), so the second load take
 instead of ~5-20 s. A LoRA adapter (PEFT folder) is merged into the weights, so it costs
 nothing per token.
 
+Bad input is refused before transformers or PEFT see it, with a message naming the file: a
+missing, truncated or corrupt GGUF (``gguf_file.read_gguf``), a model folder without weights or
+tokenizer, a truncated safetensors file, an adapter folder that is empty or whose weights are
+not LoRA pairs (``adapter_files.read_adapter``), an adapter whose modules the base model lacks
+or has in other shapes (``AdapterMismatchError``: PEFT alone would load an adapter whose names
+match nothing as the untouched base model), a model without a chat template
+(``chat_template.NoChatTemplateError``; ``ModelSpec.chat_template`` gives one).
+
 Run it:  .venv/bin/python -m xrstory.mind.loader [SOURCE] [--adapter DIR]
 """
 
@@ -22,7 +30,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from xrstory.mind.adapter_files import AdapterFiles, read_adapter
 from xrstory.mind.defaults import default_llm_path
+from xrstory.mind.errors import AdapterMismatchError, ModelLoadError, ModelNotFoundError
+
+__all__ = ["AdapterMismatchError", "LanguageModel", "ModelEnvironmentError", "ModelLoadError", "ModelNotFoundError",
+           "ModelSpec", "load_language_model"]
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +43,8 @@ Device = Literal["auto", "cpu", "cuda"]
 DType = Literal["auto", "float32", "bfloat16", "float16"]
 
 
-class ModelLoadError(RuntimeError):
-    """The model could not be loaded; the message says which file or id, and why."""
-
-
-class AdapterMismatchError(ModelLoadError):
-    """The LoRA adapter was trained for another base model (missing modules or wrong shapes)."""
+class ModelEnvironmentError(ModelLoadError):
+    """The input is fine but this machine cannot run it (no CUDA device, out of GPU memory)."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,7 @@ class ModelSpec:
     int8_cpu: bool = False  # dynamic int8 quantisation of Linear layers on CPU (optional speed-up)
     threads: int | None = None  # torch CPU threads; None keeps torch's default
     cache_dir: str | Path | None = None  # where dequantized GGUF weights are kept
+    chat_template: str | Path | None = None  # a Jinja template file, for a model without one (or to replace it)
 
 
 @dataclass
@@ -88,8 +98,9 @@ class LanguageModel:
 
 
 def _cache_root(spec: ModelSpec) -> Path:
-    root = spec.cache_dir or os.environ.get("XRSTORY_CACHE") or Path.home() / ".cache" / "xrstory"
-    return Path(root) / "gguf"
+    from xrstory.mind.gguf_adapter import cache_root
+
+    return cache_root(spec.cache_dir)
 
 
 def _gguf_cache_dir(spec: ModelSpec, gguf: Path) -> Path:
@@ -132,6 +143,33 @@ def _load_gguf(spec: ModelSpec, gguf: Path, torch_dtype):
     return model, tokenizer, note
 
 
+def _check_model_folder(folder: Path) -> None:
+    """A local model folder needs config.json, weights and a tokenizer; a truncated safetensors
+    file is found here from its header (transformers would fail deep inside, or not at all)."""
+    if not (folder / "config.json").is_file():
+        raise ModelNotFoundError(f"model folder {folder} has no config.json (expected a Hugging Face "
+                                 f"model folder or a .gguf file)")
+    found = ", ".join(sorted(p.name for p in folder.iterdir())[:10])
+    weights = sorted({*folder.glob("*.safetensors"), *folder.glob("pytorch_model*.bin")})
+    if not weights:
+        raise ModelLoadError(f"model folder {folder} has config.json but no weights (model.safetensors or "
+                             f"pytorch_model.bin; found: {found})")
+    if not any((folder / n).is_file() for n in ("tokenizer.json", "tokenizer.model", "vocab.json")):
+        raise ModelLoadError(f"model folder {folder} has no tokenizer (tokenizer.json, tokenizer.model or "
+                             f"vocab.json; found: {found})")
+    from safetensors import safe_open
+
+    for w in weights:
+        if w.suffix != ".safetensors":
+            continue
+        try:
+            with safe_open(str(w), "pt"):
+                pass
+        except Exception as exc:  # SafetensorError: header damaged or the file shorter than it says
+            raise ModelLoadError(f"weights file {w} ({w.stat().st_size:,} bytes) is truncated or corrupt: "
+                                 f"{str(exc).splitlines()[0][:200]}") from None
+
+
 def _load_hf(source: str, torch_dtype):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -139,21 +177,26 @@ def _load_hf(source: str, torch_dtype):
         tokenizer = AutoTokenizer.from_pretrained(source)
         model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype)
     except OSError as exc:
+        if Path(source).is_dir():
+            raise ModelLoadError(f"cannot load model folder {source}: {str(exc).splitlines()[0][:300]}") from exc
         offline = os.environ.get("HF_HUB_OFFLINE") == "1"
         raise ModelLoadError(
             f"cannot load model '{source}': not a folder with config.json and weights, and "
             + ("the Hugging Face hub is offline (HF_HUB_OFFLINE=1)" if offline else "not found on the hub")
             + f" ({exc})") from exc
+    except (ValueError, KeyError, TypeError, RuntimeError) as exc:  # a config or weights transformers cannot use
+        raise ModelLoadError(f"cannot load model {source}: {type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0][:300]}") from exc
     return model, tokenizer, f"loaded {source}"
 
 
 def _apply_adapter(model, adapter: Path, base: str):
-    if not adapter.is_dir():
-        raise FileNotFoundError(f"LoRA adapter folder not found: {adapter}")
-    if not (adapter / "adapter_config.json").is_file():
-        raise ModelLoadError(f"{adapter} is not a PEFT adapter folder (no adapter_config.json)")
     from peft import PeftModel
 
+    from xrstory.mind.adapter_files import check_fits, check_loaded
+
+    files: AdapterFiles = read_adapter(adapter)  # folder, config and weights checked, names as LoRA pairs
+    check_fits(files, model, base)  # every adapted module exists in this model, in this shape
     try:
         peft_model = PeftModel.from_pretrained(model, str(adapter))
     except (ValueError, RuntimeError, KeyError) as exc:
@@ -161,14 +204,29 @@ def _apply_adapter(model, adapter: Path, base: str):
         raise AdapterMismatchError(
             f"LoRA adapter {adapter} does not fit the base model {base}: {str(exc).splitlines()[0][:400]}"
         ) from exc
+    check_loaded(files, peft_model, base)  # PEFT put every weight of the file where it belongs
     return peft_model.merge_and_unload()
+
+
+def _set_chat_template(tokenizer, spec: ModelSpec, source: Path) -> None:
+    from xrstory.mind.chat_template import (
+        NoChatTemplateError,
+        how_to_give_template,
+        read_template_file,
+    )
+
+    if spec.chat_template is not None:
+        tokenizer.chat_template = read_template_file(spec.chat_template)
+    elif not getattr(tokenizer, "chat_template", None):
+        raise NoChatTemplateError(f"model {source} has no chat template (it is probably a base model, not an "
+                                  f"instruct model): " + how_to_give_template())
 
 
 def _pick_device(spec: ModelSpec) -> str:
     import torch
 
     if spec.device == "cuda" and not torch.cuda.is_available():
-        raise ModelLoadError("device 'cuda' requested but torch sees no CUDA device")
+        raise ModelEnvironmentError("device 'cuda' requested but torch sees no CUDA device")
     if spec.device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return spec.device
@@ -210,17 +268,25 @@ def load_language_model(spec: ModelSpec | None = None) -> LanguageModel:
 
     # weights are loaded on the CPU first; moving them is where CUDA memory runs out
     if str(source).endswith(".gguf"):
-        if not source.is_file():
-            raise FileNotFoundError(f"GGUF model file not found: {source}")
+        from xrstory.mind.gguf_file import read_gguf
+
+        header = read_gguf(source)  # missing, truncated, not a GGUF: a clear error before transformers reads it
+        if spec.chat_template is None and "tokenizer.chat_template" not in header.metadata:
+            _set_chat_template(None, spec, source)  # refuse now, not after dequantising
         model, tokenizer, note = _load_gguf(spec, source, torch.float32 if device == "cuda" else dtype)
     elif source.exists() or str(spec.source).startswith((".", "/", "~")):
-        if not (source / "config.json").is_file():
-            raise FileNotFoundError(f"model folder {source} has no config.json (expected a Hugging Face "
-                                    f"model folder or a .gguf file)")
+        if source.is_file():
+            raise ModelLoadError(f"model {source} is a file but not a .gguf file (expected a Hugging Face model "
+                                 f"folder, a .gguf file or a hub id)")
+        if not source.is_dir():
+            raise ModelNotFoundError(f"model {source} not found (expected a Hugging Face model folder, a .gguf "
+                                     f"file or a hub id)")
+        _check_model_folder(source)
         model, tokenizer, note = _load_hf(str(source), dtype)
     else:
         model, tokenizer, note = _load_hf(str(spec.source), dtype)  # a hub id
     notes.append(note)
+    _set_chat_template(tokenizer, spec, source)  # before the slow steps: a base model fails at once
     if spec.adapter is not None:
         model = _apply_adapter(model, Path(spec.adapter), str(source))
         notes.append(f"merged LoRA adapter {spec.adapter}")
@@ -234,8 +300,8 @@ def load_language_model(spec: ModelSpec | None = None) -> LanguageModel:
             model = model.to("cpu")
             torch.cuda.empty_cache()
             if not spec.allow_cpu_fallback:
-                raise ModelLoadError(f"out of GPU memory loading {source} ({exc}); CPU fallback is "
-                                     f"disabled (ModelSpec.allow_cpu_fallback=False)") from exc
+                raise ModelEnvironmentError(f"out of GPU memory loading {source} ({exc}); CPU fallback "
+                                            f"is disabled (ModelSpec.allow_cpu_fallback=False)") from exc
             device, dtype = "cpu", torch.float32
             model = model.to(dtype=dtype)
             notes.append(f"out of GPU memory: running on the CPU instead ({str(exc).splitlines()[0]})")
@@ -247,8 +313,6 @@ def load_language_model(spec: ModelSpec | None = None) -> LanguageModel:
         notes.append("int8 dynamic quantisation of Linear layers")
     if device == "cpu":
         _warm_up(model, "cpu")
-    if getattr(tokenizer, "chat_template", None) is None:
-        raise ModelLoadError(f"tokenizer of {source} has no chat template; xrstory needs an instruct model")
     return LanguageModel(model=model, tokenizer=tokenizer, device=device, dtype=str(dtype).removeprefix("torch."),
                          source=str(source), adapter=str(spec.adapter) if spec.adapter else None,
                          load_ms=(time.perf_counter() - t0) * 1000, notes=notes)

@@ -54,7 +54,8 @@ def resolve_adapter(scene: Scene, adapter: str | None) -> str | None:
 
 
 def load_components(scene: Scene, adapter: str | None = None, base_model: str | None = None,
-                    threads: int | None = None, progress=None, with_embedder: bool = True) -> Components:
+                    threads: int | None = None, progress=None, with_embedder: bool = True,
+                    chat_template: str | Path | None = None) -> Components:
     """Load model, ASR, VAD, TTS and embedder. ``progress(message)`` is told about each step."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     say = progress or (lambda msg: None)
@@ -76,7 +77,8 @@ def load_components(scene: Scene, adapter: str | None = None, base_model: str | 
         return value
 
     lm = step("language model" + (f" + adapter {Path(adapter_path).name}" if adapter_path else ""),
-              lambda: load_language_model(ModelSpec(source=base_model, adapter=adapter_path, threads=threads)))
+              lambda: load_language_model(ModelSpec(source=base_model, adapter=adapter_path, threads=threads,
+                                                    chat_template=chat_template)))
     stack.callback(lm.close)
     asr = step("speech recognition (Whisper)", load_asr)
     if hasattr(asr, "close"):
