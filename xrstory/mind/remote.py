@@ -50,6 +50,7 @@ class RemoteConfig:
     presence_penalty: float = 0.5
     timeout_s: float = 60.0  # per request, connect and read
     max_triggers: int = 2
+    special_tokens: tuple[str, ...] = ()  # the served model's special-token strings (untrusted.make_safe)
 
     def __post_init__(self):
         if not self.base_url.startswith(("http://", "https://")):
@@ -97,7 +98,7 @@ class RemoteMind:
         character = self.scene.character(character_id)  # KeyError naming the scene
         allowed = story.allowed_triggers(character_id)  # fixed for the whole turn
         messages = build_messages(self.scene, story.state, character_id, player_text, history, memories,
-                                  hints, allowed_triggers=allowed)
+                                  hints, allowed_triggers=allowed, special_tokens=self.config.special_tokens)
         events = self._stream(messages, allowed, character, should_stop)
         if self.moderator is not None:
             events = moderate_turn(events, self.moderator, character)
