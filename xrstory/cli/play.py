@@ -100,7 +100,7 @@ def play(scene_dir: Path = typer.Argument(..., help="scene folder"),
         raise typer.Exit(2)
     try:
         scene = load_scene(scene_dir)
-        state = load_state(resume) if resume else None
+        state = load_state(resume, scene) if resume else None  # checked against the scene
     except SceneError as exc:
         for issue in exc.issues:
             err.print(f"[red]error[/red] {issue}", highlight=False)

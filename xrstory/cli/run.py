@@ -20,7 +20,7 @@ def run(playthroughs: list[Path] = typer.Argument(..., help="playthrough scripts
     """Run playthrough scripts headless with real speech, model and rendering; write reports."""
     from xrstory.playthrough.console import ConversationPrinter
     from xrstory.playthrough.runner import PlaythroughRunner
-    from xrstory.playthrough.script import PlaythroughSyntaxError, parse_playthrough
+    from xrstory.playthrough.script import PlaythroughSyntaxError, check_inputs, parse_playthrough
     from xrstory.runtime.components import load_components
     from xrstory.runtime.config import SessionConfig
     from xrstory.story import SceneError, load_scene
@@ -30,6 +30,8 @@ def run(playthroughs: list[Path] = typer.Argument(..., help="playthrough scripts
     try:
         scripts = [parse_playthrough(p) for p in playthroughs]
         scenes = {str(s.scene_dir): load_scene(s.scene_dir) for s in scripts}
+        for s in scripts:
+            check_inputs(s, scenes[str(s.scene_dir)])  # saves and audio files, before models load
     except PlaythroughSyntaxError as exc:
         err.print(f"[red]error[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None
