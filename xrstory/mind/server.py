@@ -308,6 +308,7 @@ class _Server(HTTPServer):
         self._count_lock = threading.Lock()  # tokenizers are not safe to share between threads
         self.stats = {"connections": 0, "refused_busy": 0, "peak_connections": 0}
         self._active = 0
+        self._stats_lock = threading.Lock()
         super().__init__((config.host, config.port), _Handler)
 
     def process_request(self, request, client_address):
@@ -316,9 +317,10 @@ class _Server(HTTPServer):
             refuse_busy(request)
             self.shutdown_request(request)
             return
-        self._active += 1
-        self.stats["connections"] += 1
-        self.stats["peak_connections"] = max(self.stats["peak_connections"], self._active)
+        with self._stats_lock:
+            self._active += 1
+            self.stats["connections"] += 1
+            self.stats["peak_connections"] = max(self.stats["peak_connections"], self._active)
         threading.Thread(target=self._work, args=(request, client_address), daemon=True,
                          name="xrstory-serve-conn").start()
 
@@ -329,7 +331,8 @@ class _Server(HTTPServer):
             self.handle_error(request, client_address)
         finally:
             self.shutdown_request(request)
-            self._active -= 1
+            with self._stats_lock:
+                self._active -= 1
             self._slots.release()
 
     def handle_error(self, request, client_address) -> None:
