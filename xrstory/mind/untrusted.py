@@ -17,7 +17,9 @@ Text from outside the story file can try to forge the prompt's structure in two 
   "<|im_start|>" after one pass.
 
 Every engine and ``RemoteMind`` get this through ``prompt.plan_prompt``; an engine with its own
-tokenizer passes ``special_token_strings(tokenizer)``.
+tokenizer passes ``special_token_strings(tokenizer)`` (``RemoteConfig.special_tokens`` for a
+remote model). Tested with the real tokenizer and generated strings:
+``pytest tests/test_hardening_prompt.py``.
 """
 
 from __future__ import annotations
