@@ -34,6 +34,7 @@ class Recording:
     def __init__(self, engine):
         self.engine = engine
         self.tokens: list[int] = []  # per finished or stopped generation
+        self.started = threading.Event()  # set at each generation's first token
 
     def __getattr__(self, name):
         return getattr(self.engine, name)
@@ -43,6 +44,7 @@ class Recording:
 
         def counted(text):
             count[0] += 1
+            self.started.set()
             on_token(text)
 
         try:
@@ -145,13 +147,14 @@ def test_prompt_longer_than_the_context_is_a_400_with_the_numbers(served):
 def test_a_client_that_hangs_up_stops_its_generation(served, engine):
     for stream in (True, False):
         n = len(engine.tokens)
+        engine.started.clear()
         s = socket.create_connection(("127.0.0.1", served.port), timeout=10)
         s.sendall(request_bytes(chat_body("Tell me a very long story about the sea.", max_tokens=300,
                                           stream=stream)))
         if stream:
             assert s.recv(1)  # the reply has started
         else:
-            time.sleep(0.3)  # generation under way
+            assert engine.started.wait(20)  # generation under way
         s.close()
         deadline = time.monotonic() + 30
         while len(engine.tokens) == n and time.monotonic() < deadline:

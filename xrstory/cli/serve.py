@@ -44,10 +44,6 @@ def serve_command(
                                                            "instead of the client's")] = None,
 ):
     """Serve the local model with structured output at /v1/chat/completions (OpenAI-compatible)."""
-    from xrstory.mind.loader import ModelSpec, load_language_model
-    from xrstory.mind.server import ServedModel, ServerConfig
-    from xrstory.mind.server_engine import LocalJsonEngine
-
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if device not in ("auto", "cpu", "cuda"):
         raise _fail(f"--device must be auto, cpu or cuda, not {device!r}")
@@ -64,6 +60,11 @@ def serve_command(
             raise _fail(f"--force-schema {force_schema}: {exc}") from None
         if not isinstance(forced, dict):
             raise _fail(f"--force-schema {force_schema}: a JSON Schema must be an object")
+    # heavy imports (torch) only once the options are known to be good
+    from xrstory.mind.loader import ModelSpec, load_language_model
+    from xrstory.mind.server import ServedModel, ServerConfig
+    from xrstory.mind.server_engine import LocalJsonEngine
+
     try:
         lm_context = load_language_model(ModelSpec(source=model, adapter=adapter, device=device))
     except Exception as exc:  # broad on purpose: any load failure is the user's model or adapter

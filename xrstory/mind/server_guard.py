@@ -128,7 +128,10 @@ def drain(sock, limit: int = 1 << 20) -> None:
     reset, and the client would see "connection reset" instead of the error we answered."""
     got = 0
     with contextlib.suppress(BlockingIOError, OSError):
-        while got < limit and (part := sock.recv(65536, socket.MSG_DONTWAIT)):
+        # non-blocking mode, not only MSG_DONTWAIT: a socket with a timeout polls for up to
+        # the timeout before each recv, whatever the flags (the socket is closed next anyway)
+        sock.setblocking(False)
+        while got < limit and (part := sock.recv(65536)):
             got += len(part)
 
 
