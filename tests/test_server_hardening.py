@@ -218,3 +218,23 @@ def test_serve_load_errors_exit_2_without_a_traceback(args, needle, tmp_path):
 def test_json_error_body_is_openai_shaped(served):
     got, body = exchange(served.port, request_bytes(json.dumps({"messages": []})))
     assert got == 400 and set(body["error"]) == {"message", "type", "param", "code"}
+
+
+def test_a_burst_of_connections_is_answered_not_reset(served):
+    """On main the listen backlog was 5: 40 concurrent requests got 12 connection resets."""
+    results: list[object] = []
+    barrier = threading.Barrier(60)
+
+    def client():
+        barrier.wait()
+        try:
+            results.append(exchange(served.port, request_bytes(chat_body(max_tokens=1)))[0])
+        except OSError as exc:
+            results.append(f"{type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=client) for _ in range(60)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(results) == 60 and set(results) <= {200, 429, 503}, results
