@@ -151,3 +151,18 @@ def test_database_is_locked_is_retried_and_the_write_kept(data_dir):
         store.add_transcript("ada", "player", "said after")
         texts = [r["text"] for r in store.rows("transcripts", "ada")]
         assert texts == ["said while locked", "said after"]
+
+
+def test_a_playthrough_report_run_for_a_player_is_deleted_with_them(data_dir, tmp_path):
+    from xrstory.cli.run import register_report
+
+    report = tmp_path / "reports" / "warm_up"
+    (report / "audio").mkdir(parents=True)
+    for name in ("report.html", "final_state.json", "audio/turn1.wav"):
+        (report / name).write_text("the player's words")
+    register_report("ada", report)
+    with ProfileStore(ProfileConfig(data_dir=data_dir)) as store:
+        deleted = delete_player(store, "ada")
+    assert sorted(deleted.files)[:3] == sorted(str((report / n).resolve()) for n in
+                                               ("audio/turn1.wav", "final_state.json", "report.html"))
+    assert not any(p.is_file() for p in report.rglob("*"))

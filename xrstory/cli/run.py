@@ -59,6 +59,8 @@ def run(playthroughs: list[Path] = typer.Argument(..., help="playthrough scripts
                                    eye_size=(w, h), realtime=not fast, player_id=player)
             runner = PlaythroughRunner(components, config, report, on_event=ConversationPrinter(scene, console))
             result = runner.run(pt)
+            if player is not None:  # the report holds the player's conversation: delete must find it
+                register_report(player, report / pt.name)
             from xrstory.playthrough.report import metrics_of
 
             m = metrics_of(result)
@@ -73,3 +75,17 @@ def run(playthroughs: list[Path] = typer.Argument(..., help="playthrough scripts
                     console.print(f"  {f}", highlight=False)
                 console.print(f"  report {report / pt.name / 'report.html'}")
     raise typer.Exit(1 if failed else 0)
+
+
+def register_report(player: str, folder: Path, data_dir: Path | None = None) -> None:
+    """Register every file of a playthrough's report with the player's profile, so that
+    ``xrstory profile delete`` removes (and lists) them."""
+    from xrstory.director import ProfileConfig, ProfileStore
+
+    config = ProfileConfig(data_dir=data_dir) if data_dir else ProfileConfig()
+    with ProfileStore(config) as store:
+        store.ensure_player(player)
+        for f in sorted(folder.rglob("*")) if folder.is_dir() else []:
+            if f.is_file():
+                store.register_file(player, f)
+
