@@ -73,6 +73,27 @@ def _open_display(kind: str, scene, eye: tuple[int, int], save, console: Console
     return display
 
 
+def _save_path(save: Path | None, player: str | None, scene_id: str, record: Path | None) -> Path:
+    """Where the story is saved. A save holds the player's conversation, so with a player it
+    lives in their data folder (``profile delete`` removes it); a path chosen elsewhere, and a
+    recording, are registered with their profile so that delete finds them too."""
+    if player is None:
+        return save or Path("reports/play/save.json")
+    from xrstory.director import ProfileConfig, ProfileStore
+    from xrstory.director.store import ProfileError
+
+    try:
+        with ProfileStore(ProfileConfig()) as store:
+            store.ensure_player(player)
+            path = save or store.save_path(player, scene_id)
+            for f in (path, record):
+                if f is not None and not Path(f).resolve().is_relative_to(store.player_dir(player).resolve()):
+                    store.register_file(player, f)
+    except ProfileError as exc:
+        raise ValueError(str(exc)) from None
+    return path
+
+
 def play(scene_dir: Path = typer.Argument(..., help="scene folder"),
          display: str = typer.Option("auto", "--display", help="auto, openxr or headless"),
          mic: bool = typer.Option(False, "--mic", help="listen to the microphone (hands-free)"),
@@ -82,7 +103,8 @@ def play(scene_dir: Path = typer.Argument(..., help="scene folder"),
                                             help="Jinja chat template file, for a model without one"),
          remote: str = typer.Option(None, "--remote", help="OpenAI-compatible server URL"),
          resume: Path = typer.Option(None, "--resume", help="a save to continue from"),
-         save: Path = typer.Option(Path("reports/play/save.json"), "--save", help="where the story is saved"),
+         save: Path = typer.Option(None, "--save", help="where the story is saved (default: with --player, "
+                                                        "the player's data folder; else reports/play/save.json)"),
          record: Path = typer.Option(None, "--record", help="write what the player heard to this WAV"),
          player: str = typer.Option(None, "--player", help="player id (keeps a profile for personalization)"),
          eye_size: str = typer.Option("640x640", "--eye-size", help="headless pixels per eye, WxH"),
@@ -102,12 +124,17 @@ def play(scene_dir: Path = typer.Argument(..., help="scene folder"),
         raise typer.Exit(2)
     try:
         scene = load_scene(scene_dir)
-        state = load_state(resume) if resume else None
+        state = load_state(resume, scene) if resume else None  # checked against the scene
     except SceneError as exc:
         for issue in exc.issues:
             err.print(f"[red]error[/red] {issue}", highlight=False)
         raise typer.Exit(2) from None
     except SaveError as exc:
+        err.print(f"[red]error[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    try:
+        save = _save_path(save, player, scene.scene.id, record)
+    except ValueError as exc:  # ProfileError: a bad player id or an unreadable profile folder
         err.print(f"[red]error[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None
     w, h = (int(v) for v in eye_size.lower().split("x"))

@@ -18,7 +18,7 @@ from typing import Annotated
 import typer
 
 from xrstory.director.config import ProfileConfig, default_data_dir
-from xrstory.director.privacy import delete_player, export_player
+from xrstory.director.privacy import delete_player, export_player, pending_deletions
 from xrstory.director.profile import profile_hints, taste
 from xrstory.director.store import ProfileError, ProfileStore
 
@@ -46,10 +46,14 @@ def list_players(data_dir: DataDir = None):
     """Players on this machine, with their number of sessions and events."""
     with _open(data_dir) as store:
         players = store.list_players()
-        if not players:
+        pending = pending_deletions(store)
+        if not players and not pending:
             typer.echo(f"no players in {store.path}")
         for p in players:
             typer.echo(f"{p.id}\t{p.sessions} sessions\t{p.events} events")
+        for pid in pending:
+            typer.echo(f"warning: the deletion of {pid!r} was interrupted; run 'xrstory profile delete "
+                       f"{pid}' to finish it", err=True)
 
 
 @profile_app.command()
@@ -97,14 +101,21 @@ def delete(player: str, data_dir: DataDir = None,
     """Remove every row and file about the player, scrub the WAL, report what went."""
     with _open(data_dir) as store:
         try:
-            store.require_player(player)
+            if not store.deletion_marker(player).exists():
+                store.require_player(player)
         except ProfileError as exc:
             _fail(exc)
         if not yes and not typer.confirm(f"Erase everything stored about {player!r}?"):
             raise typer.Exit(1)
-        report = delete_player(store, player)
+        try:
+            report = delete_player(store, player)
+        except (ProfileError, OSError) as exc:
+            typer.echo(f"error: {exc}; the deletion is recorded as unfinished: run this command again "
+                       f"to finish it", err=True)
+            raise typer.Exit(2) from None
     rows = ", ".join(f"{table} {n}" for table, n in report.rows.items())
-    typer.echo(f"deleted player {player}: rows: {rows}")
+    typer.echo(f"deleted player {player}{' (an interrupted deletion, finished)' if report.resumed else ''}: "
+               f"rows: {rows}")
     typer.echo(f"files: {len(report.files)} ({report.bytes_removed} bytes)")
     for f in report.files:
         typer.echo(f"  removed {f}")

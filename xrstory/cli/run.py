@@ -20,7 +20,7 @@ def run(playthroughs: list[Path] = typer.Argument(..., help="playthrough scripts
     """Run playthrough scripts headless with real speech, model and rendering; write reports."""
     from xrstory.playthrough.console import ConversationPrinter
     from xrstory.playthrough.runner import PlaythroughRunner
-    from xrstory.playthrough.script import PlaythroughSyntaxError, parse_playthrough
+    from xrstory.playthrough.script import PlaythroughSyntaxError, check_inputs, parse_playthrough
     from xrstory.runtime.components import load_components
     from xrstory.runtime.config import SessionConfig
     from xrstory.story import SceneError, load_scene
@@ -30,6 +30,8 @@ def run(playthroughs: list[Path] = typer.Argument(..., help="playthrough scripts
     try:
         scripts = [parse_playthrough(p) for p in playthroughs]
         scenes = {str(s.scene_dir): load_scene(s.scene_dir) for s in scripts}
+        for s in scripts:
+            check_inputs(s, scenes[str(s.scene_dir)])  # saves and audio files, before models load
     except PlaythroughSyntaxError as exc:
         err.print(f"[red]error[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None
@@ -57,6 +59,8 @@ def run(playthroughs: list[Path] = typer.Argument(..., help="playthrough scripts
                                    eye_size=(w, h), realtime=not fast, player_id=player)
             runner = PlaythroughRunner(components, config, report, on_event=ConversationPrinter(scene, console))
             result = runner.run(pt)
+            if player is not None:  # the report holds the player's conversation: delete must find it
+                register_report(player, report / pt.name)
             from xrstory.playthrough.report import metrics_of
 
             m = metrics_of(result)
@@ -71,3 +75,17 @@ def run(playthroughs: list[Path] = typer.Argument(..., help="playthrough scripts
                     console.print(f"  {f}", highlight=False)
                 console.print(f"  report {report / pt.name / 'report.html'}")
     raise typer.Exit(1 if failed else 0)
+
+
+def register_report(player: str, folder: Path, data_dir: Path | None = None) -> None:
+    """Register every file of a playthrough's report with the player's profile, so that
+    ``xrstory profile delete`` removes (and lists) them."""
+    from xrstory.director import ProfileConfig, ProfileStore
+
+    config = ProfileConfig(data_dir=data_dir) if data_dir else ProfileConfig()
+    with ProfileStore(config) as store:
+        store.ensure_player(player)
+        for f in sorted(folder.rglob("*")) if folder.is_dir() else []:
+            if f.is_file():
+                store.register_file(player, f)
+

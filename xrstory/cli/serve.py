@@ -1,10 +1,12 @@
 """``xrstory serve``: load the local model and serve it as an OpenAI-compatible endpoint.
 
 Heavy imports (torch, transformers) happen inside the command, so registering it in
-``xrstory.cli`` costs nothing for the other commands.
+``xrstory.cli`` costs nothing for the other commands. A model or adapter that cannot be
+loaded, a port that cannot be bound, or a bad option ends with a one-line error and exit 2.
 
   xrstory serve                                  # default model on 127.0.0.1:8000
   xrstory serve --model path/to/model.gguf --adapter assets/adapters/lighthouse --port 9000
+  XRSTORY_API_KEY=secret xrstory serve --host 0.0.0.0   # on a LAN: clients send the key
   xrstory serve --ignore-schema                  # behave like a server without structured output
 """
 
@@ -18,6 +20,11 @@ from typing import Annotated
 import typer
 
 
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"xrstory serve: {message}", err=True)
+    return typer.Exit(2)
+
+
 def serve_command(
     host: Annotated[str, typer.Option(help="address to bind (loopback unless the network is trusted)")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port (0: any free port)")] = 8000,
@@ -26,32 +33,59 @@ def serve_command(
     adapter: Annotated[Path | None, typer.Option(help="LoRA adapter folder (PEFT)")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
     name: Annotated[str, typer.Option(help="model name reported to clients")] = "xrstory",
+    api_key: Annotated[str | None, typer.Option(envvar="XRSTORY_API_KEY",
+                                                help="require 'Authorization: Bearer KEY' (env XRSTORY_API_KEY)")] = None,
+    max_connections: Annotated[int, typer.Option(min=1, help="connections handled at once (503 beyond)")] = 32,
+    max_queued: Annotated[int, typer.Option(min=1, help="requests waiting for the model (429 beyond)")] = 8,
+    request_timeout: Annotated[float, typer.Option(min=0.1, help="seconds a request may wait and generate")] = 120.0,
     ignore_schema: Annotated[bool, typer.Option(help="decode freely, ignoring response_format "
                                                      "(for testing clients)")] = False,
     force_schema: Annotated[Path | None, typer.Option(help="JSON Schema file used for every request "
                                                            "instead of the client's")] = None,
 ):
     """Serve the local model with structured output at /v1/chat/completions (OpenAI-compatible)."""
-    from xrstory.mind.loader import ModelSpec, load_language_model
-    from xrstory.mind.server import ServedModel, ServerConfig
-    from xrstory.mind.server_engine import LocalJsonEngine
-
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if device not in ("auto", "cpu", "cuda"):
-        raise typer.BadParameter(f"--device must be auto, cpu or cuda, not {device!r}")
+        raise _fail(f"--device must be auto, cpu or cuda, not {device!r}")
+    if api_key is not None and not api_key.strip():
+        raise _fail("--api-key (or XRSTORY_API_KEY) is empty")
+    if host not in ("127.0.0.1", "localhost", "::1") and api_key is None:
+        typer.echo(f"warning: serving on {host} without --api-key: anyone on the network can use the model",
+                   err=True)
     forced = None
     if force_schema is not None:
         try:
             forced = json.loads(force_schema.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise typer.BadParameter(f"--force-schema {force_schema}: {exc}") from None
-    config = ServerConfig(host=host, port=port, model_name=name, ignore_schema=ignore_schema,
-                          force_schema=forced)
-    with load_language_model(ModelSpec(source=model, adapter=adapter, device=device)) as lm:
-        engine = LocalJsonEngine(lm)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise _fail(f"--force-schema {force_schema}: {exc}") from None
+        if not isinstance(forced, dict):
+            raise _fail(f"--force-schema {force_schema}: a JSON Schema must be an object")
+    # heavy imports (torch) only once the options are known to be good
+    from xrstory.mind.loader import ModelSpec, load_language_model
+    from xrstory.mind.server import ServedModel, ServerConfig
+    from xrstory.mind.server_engine import LocalJsonEngine
+
+    try:
+        lm_context = load_language_model(ModelSpec(source=model, adapter=adapter, device=device))
+    except Exception as exc:  # broad on purpose: any load failure is the user's model or adapter
+        raise _fail(f"cannot load the model ({model or 'default'}"
+                    f"{f', adapter {adapter}' if adapter else ''}): {type(exc).__name__}: {exc}") from None
+    with lm_context as lm:
+        try:
+            engine = LocalJsonEngine(lm)
+        except Exception as exc:
+            raise _fail(f"cannot build the decoding engine for {lm.source}: {type(exc).__name__}: {exc}") from None
+        context = getattr(lm.model.config, "max_position_embeddings", None)
+        config = ServerConfig(host=host, port=port, model_name=name, ignore_schema=ignore_schema,
+                              force_schema=forced, api_key=api_key, context_tokens=context,
+                              max_connections=max_connections, max_queued=max_queued,
+                              request_timeout_s=request_timeout)
         typer.echo(f"loaded {lm.source} on {lm.device} ({lm.dtype}) in {lm.load_ms:.0f} ms; "
-                   f"grammar warm-up {engine.warm_up_ms:.0f} ms")
-        served = ServedModel(engine, config)
+                   f"grammar warm-up {engine.warm_up_ms:.0f} ms; context {context} tokens")
+        try:
+            served = ServedModel(engine, config)
+        except OSError as exc:
+            raise _fail(f"cannot listen on {host}:{port}: {exc}") from None
         typer.echo(f"serving at {served.base_url} (Ctrl-C to stop)", err=True)
         try:
             served.serve_forever()

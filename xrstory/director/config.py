@@ -27,6 +27,8 @@ class ProfileConfig:
     # Preferences fade: a feature observed `half_life_days` ago counts half as much as one today.
     half_life_days: float = 14.0
     busy_timeout_ms: int = 5000  # another process (a second headset session) may hold the write lock
+    lock_retries: int = 2  # more tries after 'database is locked' outlasts busy_timeout_ms
+    max_backlog: int = 256  # writes kept in memory while the database stays locked
 
     @property
     def db_path(self) -> Path:

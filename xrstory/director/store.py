@@ -8,6 +8,16 @@ Durability: WAL journal with ``synchronous=FULL`` — when a write method return
 survives a kill -9 or power loss (tests/test_director_durability.py kills writers
 mid-loop). ``secure_delete`` is on so deleted rows are overwritten, not left in free pages.
 
+Permissions: the data folder and every player folder are 0700, the database and its
+``-wal``/``-shm`` 0600 (SQLite gives those the database file's mode).
+
+A player deleted by another process (``privacy.delete_player``, say ``xrstory profile delete``
+while a session runs) stops being recorded cleanly: a write about them is skipped and logged
+once, never a foreign-key error in the middle of a turn. ``database is locked`` (another
+session writing, a delete's VACUUM) is retried ``ProfileConfig.lock_retries`` times; a write
+that still cannot commit waits in a bounded backlog and is committed with the next write, so
+the turn goes on and the row is not lost (unless the backlog overflows, which is logged).
+
 Usage::
 
     with ProfileStore(ProfileConfig(data_dir=tmp)) as store:
@@ -17,60 +27,27 @@ Usage::
 
 from __future__ import annotations
 
+import collections
 import json
+import logging
 import math
+import os
 import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from xrstory.director.config import ProfileConfig
+from xrstory.director.store_schema import _SCHEMA_V1, MIGRATIONS, SCHEMA_VERSION, _statements
 
-SCHEMA_VERSION = 1
+log = logging.getLogger("xrstory.director.store")
+
 PLAYER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")  # also a safe folder name
 SECONDS_PER_DAY = 86400.0
-
-_SCHEMA_V1 = """
-CREATE TABLE players (
-  id TEXT PRIMARY KEY, display_name TEXT NOT NULL DEFAULT '',
-  created REAL NOT NULL, last_seen REAL NOT NULL);
-CREATE TABLE sessions (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  player_id TEXT NOT NULL REFERENCES players(id) ON DELETE CASCADE,
-  scene_id TEXT NOT NULL, started REAL NOT NULL, ended REAL, ending TEXT);
-CREATE TABLE events (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  player_id TEXT NOT NULL REFERENCES players(id) ON DELETE CASCADE,
-  session_id INTEGER, t REAL NOT NULL, kind TEXT NOT NULL, subject TEXT NOT NULL DEFAULT '',
-  value REAL NOT NULL DEFAULT 1.0, detail TEXT);
-CREATE INDEX events_player ON events(player_id, t);
--- decayed accumulators: value = sum of x * 2^(-age/half_life), weight = same sum of 1s
-CREATE TABLE features (
-  player_id TEXT NOT NULL REFERENCES players(id) ON DELETE CASCADE,
-  name TEXT NOT NULL, value REAL NOT NULL, weight REAL NOT NULL, updated REAL NOT NULL,
-  PRIMARY KEY (player_id, name));
-CREATE TABLE transcripts (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  player_id TEXT NOT NULL REFERENCES players(id) ON DELETE CASCADE,
-  session_id INTEGER, t REAL NOT NULL, speaker TEXT NOT NULL, text TEXT NOT NULL);
-CREATE INDEX transcripts_player ON transcripts(player_id);
-CREATE TABLE bandit (
-  player_id TEXT NOT NULL REFERENCES players(id) ON DELETE CASCADE,
-  model TEXT NOT NULL, state TEXT NOT NULL, updated REAL NOT NULL,
-  PRIMARY KEY (player_id, model));
-CREATE TABLE decisions (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  player_id TEXT NOT NULL REFERENCES players(id) ON DELETE CASCADE,
-  session_id INTEGER, t REAL NOT NULL, arm TEXT NOT NULL, explanation TEXT NOT NULL,
-  reward REAL);
-CREATE INDEX decisions_player ON decisions(player_id);
-"""
-
-MIGRATIONS: dict[int, str] = {}  # version n -> SQL that takes a v(n) file to v(n+1)
 
 # Every table that holds rows about a player, and the column naming the player.
 PLAYER_TABLES = {"events": "player_id", "features": "player_id", "transcripts": "player_id",
@@ -115,8 +92,18 @@ class ProfileStore:
     def __init__(self, config: ProfileConfig | None = None):
         self.config = config or ProfileConfig()
         self.path = self.config.db_path
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
         self._lock = threading.Lock()  # the runtime calls from worker threads
+        self._gone: set[str] = set()  # players deleted under us: no more writes about them
+        self._backlog: collections.deque = collections.deque()  # (player_id, op) still to commit
+        try:
+            # the file exists 0600 before SQLite opens it, so the -wal and -shm it creates are 0600 too
+            os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
+            for f in (self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm")):
+                if f.exists():
+                    os.chmod(f, 0o600)
+        except OSError as exc:
+            raise ProfileError(f"{self.path}: cannot create the profile database ({exc.strerror or exc})") from None
         try:
             # isolation_level=None: we issue BEGIN IMMEDIATE / COMMIT ourselves
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
@@ -137,6 +124,9 @@ class ProfileStore:
         self.close()
 
     def close(self) -> None:
+        if self._db is not None and self._backlog and not self.flush():
+            log.warning("%s: %d profile writes could not be committed (database locked)", self.path,
+                        len(self._backlog))
         with self._lock:
             if self._db is not None:
                 self._db.close()
@@ -151,10 +141,80 @@ class ProfileStore:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
+                self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
+
+    # -- guarded writes --------------------------------------------------------------------
+    def deletion_marker(self, player_id: str) -> Path:
+        """Present while the player's deletion is under way (``privacy.delete_player``)."""
+        return Path(self.config.data_dir) / "deleting" / f"{check_player_id(player_id)}.json"
+
+    def is_gone(self, player_id: str) -> bool:
+        """True once the player was deleted (or a deletion began) since this store opened."""
+        if player_id in self._gone:
+            return True
+        if self.deletion_marker(player_id).exists():
+            self._gone.add(player_id)
+            log.warning("player %r is being deleted: their session is no longer recorded", player_id)
+            return True
+        return False
+
+    def _attempt(self, player_id: str | None, op: Callable[[sqlite3.Connection], object]) -> object:
+        """Run ``op`` in one transaction, retrying 'database is locked'; raises ``_Locked`` if it
+        stays locked. A foreign-key failure because the player has gone returns None."""
+        for attempt in range(self.config.lock_retries + 1):
+            try:
+                with self.transaction() as db:
+                    return op(db)
+            except sqlite3.IntegrityError:
+                if player_id is not None and not self.has_player(player_id):
+                    self._gone.add(player_id)
+                    log.warning("player %r was deleted: their session is no longer recorded", player_id)
+                    return None
+                raise
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                log.info("%s is locked (attempt %d): %s", self.path, attempt + 1, exc)
+                time.sleep(0.05 * (attempt + 1))
+        raise _Locked(str(self.path))
+
+    def _write(self, player_id: str | None, op: Callable[[sqlite3.Connection], object]) -> object:
+        """A write about ``player_id``: skipped if they are gone, backlogged if the database
+        stays locked (committed with the next write); returns ``op``'s result or None."""
+        if player_id is not None and self.is_gone(player_id):
+            return None
+        try:
+            while self._backlog:  # older writes first, in order
+                pid, pending = self._backlog[0]
+                if pid is None or not self.is_gone(pid):
+                    self._attempt(pid, pending)
+                self._backlog.popleft()
+            return self._attempt(player_id, op)
+        except _Locked:
+            if len(self._backlog) >= self.config.max_backlog:
+                self._backlog.popleft()
+                log.warning("%s: profile write backlog full (%d); the oldest write was dropped",
+                            self.path, self.config.max_backlog)
+            self._backlog.append((player_id, op))
+            log.warning("%s stays locked; a profile write waits for the next one (%d waiting)",
+                        self.path, len(self._backlog))
+            return None
+
+    def flush(self) -> bool:
+        """Commit any backlogged writes now; True when none is left."""
+        try:
+            while self._backlog:
+                pid, pending = self._backlog[0]
+                if pid is None or not self.is_gone(pid):
+                    self._attempt(pid, pending)
+                self._backlog.popleft()
+        except _Locked:
+            return False
+        return True
 
     def _migrate(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -180,10 +240,9 @@ class ProfileStore:
     def ensure_player(self, player_id: str, display_name: str = "", now: float | None = None) -> None:
         check_player_id(player_id)
         now = time.time() if now is None else now
-        with self.transaction() as db:
-            db.execute("INSERT INTO players(id, display_name, created, last_seen) VALUES (?,?,?,?) "
-                       "ON CONFLICT(id) DO UPDATE SET last_seen=excluded.last_seen",
-                       (player_id, display_name, now, now))
+        self._write(player_id, lambda db: db.execute(
+            "INSERT INTO players(id, display_name, created, last_seen) VALUES (?,?,?,?) "
+            "ON CONFLICT(id) DO UPDATE SET last_seen=excluded.last_seen", (player_id, display_name, now, now)))
 
     def has_player(self, player_id: str) -> bool:
         check_player_id(player_id)
@@ -204,7 +263,8 @@ class ProfileStore:
         """``<data dir>/players/<id>/``: every file about the player goes under here."""
         folder = self.config.player_dir(check_player_id(player_id))
         if create:
-            folder.mkdir(parents=True, exist_ok=True)
+            private_dir(folder.parent)
+            private_dir(folder)
         return folder
 
     def audio_path(self, player_id: str, name: str) -> Path | None:
@@ -214,43 +274,55 @@ class ProfileStore:
             return None
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}", name):
             raise ProfileError(f"invalid audio file name {name!r}")
-        folder = self.player_dir(player_id) / "audio"
-        folder.mkdir(exist_ok=True)
-        return folder / name
+        return private_dir(self.player_dir(player_id) / "audio") / name
 
     def save_path(self, player_id: str, scene_id: str) -> Path:
         """``players/<id>/saves/<scene>.json``: story saves belong to the player too."""
         if not PLAYER_ID.match(scene_id):
             raise ProfileError(f"invalid scene id {scene_id!r} for a save file name")
-        folder = self.player_dir(player_id) / "saves"
-        folder.mkdir(exist_ok=True)
-        return folder / f"{scene_id}.json"
+        return private_dir(self.player_dir(player_id) / "saves") / f"{scene_id}.json"
+
+    def register_file(self, player_id: str, path: str | Path) -> None:
+        """Note a file about the player written outside their folder (a save or a recording
+        at a path the user chose), so ``privacy.delete_player`` removes it too."""
+        listing = self.player_dir(player_id) / EXTERNAL_FILES
+        known = external_files(self, player_id)
+        entry = str(Path(path).resolve())
+        if entry not in known:
+            from xrstory.story.saves import write_atomic  # temp file + rename: 0600, never torn
+
+            write_atomic(listing, json.dumps(sorted({*known, entry}), indent=1))
 
     # -- sessions, events, features -------------------------------------------------------
-    def start_session(self, player_id: str, scene_id: str, now: float | None = None) -> int:
+    def start_session(self, player_id: str, scene_id: str, now: float | None = None) -> int | None:
         now = time.time() if now is None else now
         self.ensure_player(player_id, now=now)
-        with self.transaction() as db:
-            return db.execute("INSERT INTO sessions(player_id, scene_id, started) VALUES (?,?,?)",
-                              (player_id, scene_id, now)).lastrowid
+        return self._write(player_id, lambda db: db.execute(
+            "INSERT INTO sessions(player_id, scene_id, started) VALUES (?,?,?)", (player_id, scene_id, now)).lastrowid)
 
-    def end_session(self, session_id: int, ending: str | None = None, now: float | None = None) -> None:
+    def end_session(self, session_id: int | None, ending: str | None = None, now: float | None = None) -> None:
         now = time.time() if now is None else now
-        with self.transaction() as db:
-            db.execute("UPDATE sessions SET ended=?, ending=? WHERE id=?", (now, ending, session_id))
+        if session_id is not None:
+            self._write(None, lambda db: db.execute("UPDATE sessions SET ended=?, ending=? WHERE id=?",
+                                                    (now, ending, session_id)))
 
     def record_event(self, player_id: str, kind: str, subject: str = "", value: float = 1.0,
                      detail: dict | None = None, session_id: int | None = None,
-                     features: dict[str, float] | None = None, now: float | None = None) -> int:
+                     features: dict[str, float] | None = None, now: float | None = None) -> int | None:
         """Store one observation and fold ``features`` (name -> x) into the decayed
-        accumulators, in one durable transaction. Returns the event's row id."""
+        accumulators, in one durable transaction. Returns the event's row id (None when the
+        player has gone or the write waits in the backlog)."""
         check_player_id(player_id)
         if not kind:
             raise ProfileError("event kind must not be empty")
         if not math.isfinite(value):
             raise ProfileError(f"event {kind!r}: value {value!r} is not a finite number")
         now = time.time() if now is None else now
-        with self.transaction() as db:
+        for name, x in (features or {}).items():
+            if not math.isfinite(x):
+                raise ProfileError(f"feature {name!r}: value {x!r} is not a finite number")
+
+        def op(db):
             row_id = db.execute(
                 "INSERT INTO events(player_id, session_id, t, kind, subject, value, detail) "
                 "VALUES (?,?,?,?,?,?,?)",
@@ -259,7 +331,9 @@ class ProfileStore:
             for name, x in (features or {}).items():
                 self._fold(db, player_id, name, x, now)
             db.execute("UPDATE players SET last_seen=? WHERE id=?", (now, player_id))
-        return row_id
+            return row_id
+
+        return self._write(player_id, op)
 
     def _fold(self, db: sqlite3.Connection, player_id: str, name: str, x: float, now: float) -> None:
         if not math.isfinite(x):
@@ -285,12 +359,12 @@ class ProfileStore:
         return {name: Feature(*self._decayed(v, w, u, now)) for name, v, w, u in rows}
 
     def add_transcript(self, player_id: str, speaker: str, text: str, session_id: int | None = None,
-                       now: float | None = None) -> int:
+                       now: float | None = None) -> int | None:
         check_player_id(player_id)
         now = time.time() if now is None else now
-        with self.transaction() as db:
-            return db.execute("INSERT INTO transcripts(player_id, session_id, t, speaker, text) "
-                              "VALUES (?,?,?,?,?)", (player_id, session_id, now, speaker, text)).lastrowid
+        return self._write(player_id, lambda db: db.execute(
+            "INSERT INTO transcripts(player_id, session_id, t, speaker, text) VALUES (?,?,?,?,?)",
+            (player_id, session_id, now, speaker, text)).lastrowid)
 
     # -- bandit state and decisions --------------------------------------------------------
     def load_bandit(self, player_id: str, model: str) -> dict | None:
@@ -300,23 +374,24 @@ class ProfileStore:
 
     def save_bandit(self, player_id: str, model: str, state: dict, now: float | None = None) -> None:
         now = time.time() if now is None else now
-        with self.transaction() as db:
-            db.execute("INSERT INTO bandit(player_id, model, state, updated) VALUES (?,?,?,?) "
-                       "ON CONFLICT(player_id, model) DO UPDATE SET state=excluded.state, "
-                       "updated=excluded.updated", (check_player_id(player_id), model,
-                                                    json.dumps(state), now))
+        text = json.dumps(state)
+        self._write(check_player_id(player_id), lambda db: db.execute(
+            "INSERT INTO bandit(player_id, model, state, updated) VALUES (?,?,?,?) "
+            "ON CONFLICT(player_id, model) DO UPDATE SET state=excluded.state, updated=excluded.updated",
+            (player_id, model, text, now)))
 
     def log_decision(self, player_id: str, arm: str, explanation: dict, session_id: int | None = None,
-                     now: float | None = None) -> int:
+                     now: float | None = None) -> int | None:
         now = time.time() if now is None else now
-        with self.transaction() as db:
-            return db.execute("INSERT INTO decisions(player_id, session_id, t, arm, explanation) "
-                              "VALUES (?,?,?,?,?)", (check_player_id(player_id), session_id, now, arm,
-                                                     json.dumps(explanation))).lastrowid
+        text = json.dumps(explanation)
+        return self._write(check_player_id(player_id), lambda db: db.execute(
+            "INSERT INTO decisions(player_id, session_id, t, arm, explanation) VALUES (?,?,?,?,?)",
+            (player_id, session_id, now, arm, text)).lastrowid)
 
-    def set_reward(self, decision_id: int, reward: float) -> None:
-        with self.transaction() as db:
-            db.execute("UPDATE decisions SET reward=? WHERE id=?", (reward, decision_id))
+    def set_reward(self, decision_id: int | None, reward: float) -> None:
+        if decision_id is not None:
+            self._write(None, lambda db: db.execute("UPDATE decisions SET reward=? WHERE id=?",
+                                                    (reward, decision_id)))
 
     # -- reading ---------------------------------------------------------------------------
     def rows(self, table: str, player_id: str) -> list[dict]:
@@ -343,7 +418,27 @@ class ProfileStore:
         return self._db
 
 
-def _statements(script: str) -> list[str]:
-    # executescript() would COMMIT our transaction; split on ';' instead (no ';' inside our SQL)
-    lines = [ln for ln in script.splitlines() if not ln.strip().startswith("--")]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+EXTERNAL_FILES = "external_files.json"  # in the player's folder: files about them kept elsewhere
+
+
+class _Locked(Exception):
+    """The database stayed locked through every retry."""
+
+
+def private_dir(folder: Path) -> Path:
+    """``folder`` (and missing parents) made and set to 0700: only this user may look inside."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(folder, 0o700)
+    return folder
+
+
+def external_files(store: ProfileStore, player_id: str) -> list[str]:
+    """Absolute paths registered with ``register_file`` (files about the player elsewhere)."""
+    listing = store.config.player_dir(check_player_id(player_id)) / EXTERNAL_FILES
+    try:
+        data = json.loads(listing.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError) as exc:
+        raise ProfileError(f"{listing}: unreadable list of the player's files ({exc})") from None
+    return [str(p) for p in data] if isinstance(data, list) else []

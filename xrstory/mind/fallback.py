@@ -45,7 +45,8 @@ def fallback_line(character: Character, key: str) -> str:
         log.warning("character '%s' has no fallback_lines in its scene; using a generic line",
                     character.id)
         return GENERIC_FALLBACK
-    return lines[zlib.crc32(f"{character.id}|{key}".encode()) % len(lines)]
+    # surrogatepass: the key may be output holding a lone surrogate, which plain UTF-8 refuses
+    return lines[zlib.crc32(f"{character.id}|{key}".encode("utf-8", "surrogatepass")) % len(lines)]
 
 
 def fallback_reply(character: Character, reason: str, key: str = "") -> Reply:
@@ -73,7 +74,8 @@ def _trim_say(say: str) -> str:
     return head.rsplit(" ", 1)[0] if " " in head else head
 
 
-def _check_triggers(raw: object, allowed: Sequence[str], character: Character) -> tuple[str, ...]:
+def _check_triggers(raw: object, allowed: Sequence[str], character: Character,
+                    max_triggers: int) -> tuple[str, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list):
@@ -94,15 +96,52 @@ def _check_triggers(raw: object, allowed: Sequence[str], character: Character) -
             log.info("reply of '%s': dropped repeated trigger '%s'", character.id, trig)
         else:
             kept.append(trig)
+    if len(kept) > max_triggers:  # the schema's maxItems: the first ones named stand, as decoded
+        log.warning("reply of '%s': dropped triggers %s (at most %d per reply)", character.id,
+                    kept[max_triggers:], max_triggers)
+        kept = kept[:max_triggers]
     return tuple(kept)
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    """``object_pairs_hook``: a key given twice is refused (the first "say" spoken and the last
+    committed is what ``json.loads`` would do otherwise)."""
+    out: dict = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+def has_lone_surrogate(text: str) -> bool:
+    """True if ``text`` holds a UTF-16 surrogate (a "\\udc00" escape): not valid Unicode, and it
+    would break the save and the transcript (UTF-8 cannot encode it)."""
+    return any("\ud800" <= ch <= "\udfff" for ch in text)
+
+
+def _strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (*_strings(k), *_strings(v))]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
 def validate_reply(raw_json_text: str | None, allowed_triggers: Sequence[str], character: Character,
-                   *, finish_reason: str | None = None) -> Reply:
+                   *, finish_reason: str | None = None, max_triggers: int = 2) -> Reply:
     """The usable ``Reply`` in ``raw_json_text``, or an in-character fallback; never raises.
 
     ``finish_reason`` is the server's or decoder's reason for stopping (``"length"`` means the
-    token limit was hit); it only sharpens the logged reason.
+    token limit was hit); it only sharpens the logged reason. ``max_triggers`` is the schema's
+    ``maxItems`` (``schema.reply_schema``): only the first that many usable triggers stand. Duplicate keys and
+    invalid Unicode (lone surrogates) make the output unusable: the fallback line.
     """
     text = raw_json_text if isinstance(raw_json_text, str) else ""
     key = text or "empty"
@@ -113,7 +152,11 @@ def validate_reply(raw_json_text: str | None, allowed_triggers: Sequence[str], c
         log.info("reply of '%s' was wrapped in a code fence; reading the JSON inside", character.id)
         text = fenced.group(1)
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        return fallback_reply(character, f"output gives the key {exc.args[0]!r} twice: {text[:80]!r}", key)
+    except RecursionError:
+        return fallback_reply(character, f"output nests too deeply: {text[:80]!r}", key)
     except json.JSONDecodeError as exc:
         if finish_reason == "length" or _looks_cut(text, exc):
             return fallback_reply(character, f"output cut at the token limit after {len(text)} "
@@ -121,6 +164,9 @@ def validate_reply(raw_json_text: str | None, allowed_triggers: Sequence[str], c
         return fallback_reply(character, f"output is not JSON ({exc.msg} at {exc.pos}): {text[:80]!r}", key)
     if not isinstance(data, dict):
         return fallback_reply(character, f"output is JSON {type(data).__name__}, not an object: "
+                                         f"{text[:80]!r}", key)
+    if any(has_lone_surrogate(x) for x in _strings(data)):
+        return fallback_reply(character, f"output is not valid Unicode (a lone surrogate escape): "
                                          f"{text[:80]!r}", key)
     say = data.get("say")
     if not isinstance(say, str) or not say.strip():
@@ -138,7 +184,7 @@ def validate_reply(raw_json_text: str | None, allowed_triggers: Sequence[str], c
     extra = sorted(set(data) - {"say", "emotion", "triggers"})
     if extra:
         log.info("reply of '%s': ignored extra keys %s", character.id, extra)
-    triggers = _check_triggers(data.get("triggers"), allowed_triggers, character)
+    triggers = _check_triggers(data.get("triggers"), allowed_triggers, character, max_triggers)
     return Reply(character=character.id, say=say, emotion=emotion, triggers=triggers)
 
 

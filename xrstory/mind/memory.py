@@ -36,6 +36,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from xrstory.mind.defaults import default_embedder_path
+from xrstory.mind.untrusted import make_safe
 from xrstory.story.state import StoryState
 
 log = logging.getLogger("xrstory.mind.memory")
@@ -151,10 +152,13 @@ class CharacterMemory:
 
     def add(self, player_text: str, reply_text: str, t: float = 0.0) -> Exchange:
         """Remember one exchange; summarise and trim when the history has grown."""
+        # stored as prompt-safe text: a remembered line can never forge a heading or a special token
         if not player_text.strip() or not reply_text.strip():
             raise ValueError(f"memory of '{self.character_id}': an exchange needs both the player's "
                              f"line and the reply (got {player_text!r}, {reply_text!r})")
-        ex = Exchange(turn=self.next_turn, t=t, player=player_text.strip(), reply=reply_text.strip())
+        # a line of nothing but control markup is remembered as "..." (it was said, and it was nothing)
+        player_text, reply_text = make_safe(player_text) or "...", make_safe(reply_text) or "..."
+        ex = Exchange(turn=self.next_turn, t=t, player=player_text, reply=reply_text)
         self._ensure_vectors()
         new = self._encode([ex.player, ex.reply]).reshape(1, 2, -1)
         self.exchanges.append(ex)

@@ -25,6 +25,7 @@ from xrstory.mind.loader import LanguageModel
 from xrstory.mind.prompt import PromptBudget, plan_prompt, prompt_token_ids, render_prompt
 from xrstory.mind.reply import Reply, ReplyStarted, Sentence, TurnTimings, reply_from_json
 from xrstory.mind.say_stream import SayStream
+from xrstory.mind.untrusted import special_token_strings
 from xrstory.story.scene import Scene
 from xrstory.story.state import Story
 
@@ -95,7 +96,8 @@ class CharacterMind:
         allowed = story.allowed_triggers(character_id)  # fixed for the whole turn
         plan = plan_prompt(self.scene, story.state, character_id, player_text, list(history), list(memories),
                            list(hints), allowed_triggers=allowed, budget=self.config.budget,
-                           count_tokens=self._count_tokens)
+                           count_tokens=self._count_tokens,
+                           special_tokens=special_token_strings(self._tokenizer))
         if plan.dropped:
             log.info("prompt for %s: left out %s", character_id, "; ".join(plan.dropped))
         prefix, suffix = render_prompt(self._tokenizer, plan.messages)

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from xrstory.mind.reply import reply_to_json  # noqa: F401  (re-exported: the training target text)
+from xrstory.mind.untrusted import make_safe
 from xrstory.story.scene import EMOTIONS, PLAYER, Scene
 from xrstory.story.state import Story, StoryState
 
@@ -78,13 +79,9 @@ def _history_line(item: object) -> HistoryLine:
     raise ValueError(f"history item {item!r}: expected Utterance, {{speaker, text}} or (speaker, text)")
 
 
-def neutralise(text: str) -> str:
-    """Defuse chat-template control markup in text from outside (player, memories, history).
-
-    "<|im_start|>system" typed by a player would otherwise be tokenized as the real special
-    token and open a fake system turn; "<|" and "|>" are broken apart so it stays plain text.
-    """
-    return text.replace("<|", "<").replace("|>", ">")
+def neutralise(text: str, special_tokens: Sequence[str] = ()) -> str:
+    """Defuse text from outside (player, memories, history, hints): ``untrusted.make_safe``."""
+    return make_safe(text, special_tokens)
 
 
 def _approx_tokens(text: str) -> int:
@@ -184,12 +181,13 @@ def _user_message(scene: Scene, state: StoryState, allowed: Sequence[str], playe
 def plan_prompt(scene: Scene, state: StoryState, character_id: str, player_text: str,
                 history: Iterable[object] = (), memories: Iterable[str] = (), hints: Iterable[str] = (),
                 *, allowed_triggers: Sequence[str] | None = None, budget: PromptBudget | None = None,
-                count_tokens: TokenCounter | None = None) -> PromptPlan:
+                count_tokens: TokenCounter | None = None, special_tokens: Sequence[str] = ()) -> PromptPlan:
     """Messages for one turn, fitted to the budget, with what was left out and why.
 
     ``allowed_triggers`` defaults to what the story allows ``character_id`` now.
     ``count_tokens`` (e.g. ``lambda s: len(tokenizer.encode(s))``) makes the budget exact;
-    without it a conservative character estimate is used.
+    without it a conservative character estimate is used. ``special_tokens``: the model's
+    special-token strings, removed from all untrusted text (``untrusted.special_token_strings``).
     """
     budget = budget or PromptBudget()
     count = count_tokens or _approx_tokens
@@ -199,7 +197,8 @@ def plan_prompt(scene: Scene, state: StoryState, character_id: str, player_text:
     allowed = list(allowed_triggers)
     dropped: list[str] = []
 
-    text = neutralise(" ".join(player_text.split()))  # ASR output may carry newlines: one line
+    text = neutralise(player_text, special_tokens)  # one line, no special token (ASR may add newlines)
+    text = text or ("..." if player_text.strip() else "")  # only markup: the player said nothing usable
     if not text:
         raise ValueError("player_text is empty")
     if len(text) > budget.max_player_chars:
@@ -207,17 +206,17 @@ def plan_prompt(scene: Scene, state: StoryState, character_id: str, player_text:
         text = text[: budget.max_player_chars].rstrip() + " ..."
 
     lines = [_history_line(h) for h in history]
-    lines = [HistoryLine(h.speaker, neutralise(" ".join(h.text.split())), h.interrupted) for h in lines]
+    lines = [HistoryLine(h.speaker, neutralise(h.text, special_tokens), h.interrupted) for h in lines]
     if lines and lines[-1].speaker == PLAYER and lines[-1].text == text:
         lines = lines[:-1]  # the caller already noted this line in the conversation
     if len(lines) > budget.max_history_turns:
         dropped.append(f"{len(lines) - budget.max_history_turns} older conversation lines (turn limit)")
         lines = lines[-budget.max_history_turns:]
-    mems = [neutralise(m) for m in memories if m.strip()]
+    mems = [m for m in (neutralise(m, special_tokens) for m in memories) if m]
     if len(mems) > budget.max_memories:
         dropped.append(f"{len(mems) - budget.max_memories} less relevant memories (memory limit)")
         mems = mems[: budget.max_memories]
-    hint_list = [h for h in hints if h.strip()]
+    hint_list = [h for h in (neutralise(h, special_tokens) for h in hints) if h]
     if len(hint_list) > budget.max_hints:
         dropped.append(f"{len(hint_list) - budget.max_hints} director hints (hint limit)")
         hint_list = hint_list[: budget.max_hints]

@@ -23,9 +23,10 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 
-from xrstory.mind.fallback import fallback_reply, validate_reply
+from xrstory.mind.fallback import fallback_reply, has_lone_surrogate, validate_reply
 from xrstory.mind.moderation import Moderator, moderate_turn
 from xrstory.mind.prompt import build_messages
+from xrstory.mind.remote_pump import ChunkPump, TurnDeadline
 from xrstory.mind.reply import Reply, ReplyStarted, Sentence, TurnTimings
 from xrstory.mind.say_stream import SayStream
 from xrstory.mind.schema import reply_schema
@@ -48,8 +49,9 @@ class RemoteConfig:
     # ("the fog bell is on, the fog bell is on, ...") without; 0.5/0.5 measured on SmolLM2-135M
     frequency_penalty: float = 0.5
     presence_penalty: float = 0.5
-    timeout_s: float = 60.0  # per request, connect and read
+    timeout_s: float = 60.0  # the whole turn (connect, wait, every chunk): a trickling server cannot hold it longer
     max_triggers: int = 2
+    special_tokens: tuple[str, ...] = ()  # the served model's special-token strings (untrusted.make_safe)
 
     def __post_init__(self):
         if not self.base_url.startswith(("http://", "https://")):
@@ -92,12 +94,14 @@ class RemoteMind:
         ``moderate(sentence) -> text | None`` withholds sentences (None) as the local mind does;
         a turn with a withheld sentence ends in the fallback line. The constructor's
         ``moderator`` instead ends the turn at the first refused sentence. ``should_stop()``
-        true ends the stream early (barge-in); the reply is then a fallback, and nothing fires.
+        true ends the stream at once (barge-in, polled every 20 ms even while the server is
+        silent); the reply is then a fallback, and nothing fires. The turn as a whole ends
+        after ``timeout_s`` (the fallback line), however slowly the server sends.
         """
         character = self.scene.character(character_id)  # KeyError naming the scene
         allowed = story.allowed_triggers(character_id)  # fixed for the whole turn
         messages = build_messages(self.scene, story.state, character_id, player_text, history, memories,
-                                  hints, allowed_triggers=allowed)
+                                  hints, allowed_triggers=allowed, special_tokens=self.config.special_tokens)
         events = self._stream(messages, allowed, character, should_stop)
         if self.moderator is not None:
             events = moderate_turn(events, self.moderator, character)
@@ -118,11 +122,10 @@ class RemoteMind:
 
     def _stream(self, messages: list[dict], allowed: list[str], character,
                 should_stop: Callable[[], bool] | None) -> Iterator[TurnEvent]:
-        from openai import APIError
-
         cfg = self.config
         timings = TurnTimings(extra={"allowed_triggers": allowed, "server": cfg.base_url})
         t0 = time.monotonic()
+        deadline = t0 + cfg.timeout_s  # the whole turn, however the server trickles
         schema = reply_schema(allowed, cfg.max_triggers)
         say = SayStream()
         raw: list[str] = []  # the server's text, exactly as sent
@@ -137,59 +140,64 @@ class RemoteMind:
             index += 1
             return Sentence(character.id, text, index - 1, time.monotonic())
 
+        request = dict(
+            model=cfg.model, messages=messages, stream=True, max_tokens=cfg.max_tokens,
+            temperature=cfg.temperature, frequency_penalty=cfg.frequency_penalty,
+            presence_penalty=cfg.presence_penalty, stream_options={"include_usage": True},
+            response_format={"type": "json_schema",
+                             "json_schema": {"name": "reply", "schema": schema, "strict": True}})
+        pump = ChunkPump(self._client, request, cfg.timeout_s)
         try:
-            stream = self._client.chat.completions.create(
-                model=cfg.model, messages=messages, stream=True, max_tokens=cfg.max_tokens,
-                temperature=cfg.temperature, frequency_penalty=cfg.frequency_penalty,
-                presence_penalty=cfg.presence_penalty, stream_options={"include_usage": True},
-                response_format={"type": "json_schema",
-                                 "json_schema": {"name": "reply", "schema": schema, "strict": True}})
-            with stream:
-                for chunk in stream:
-                    if chunk.usage is not None:  # the last chunk, when the server reports usage
-                        timings.prompt_tokens = chunk.usage.prompt_tokens or 0
-                        timings.tokens = chunk.usage.completion_tokens or 0
-                    if not chunk.choices:
-                        continue
-                    choice = chunk.choices[0]
-                    finish_reason = choice.finish_reason or finish_reason
-                    piece = choice.delta.content or ""
-                    if not piece:
-                        continue
-                    raw.append(piece)
-                    if not started:
-                        started = True
-                        timings.first_token_ms = (time.monotonic() - t0) * 1000
-                        yield ReplyStarted(character.id, time.monotonic())
-                    for text in self._feed(say, piece):
-                        yield sentence(text)
-                    if should_stop is not None and should_stop():
-                        finish_reason = "interrupted"
-                        break
+            for chunk in pump.chunks(deadline, should_stop):
+                if chunk is None:  # should_stop() came true: barge-in, cut at once
+                    finish_reason = "interrupted"
+                    break
+                if chunk.usage is not None:  # the last chunk, when the server reports usage
+                    timings.prompt_tokens = chunk.usage.prompt_tokens or 0
+                    timings.tokens = chunk.usage.completion_tokens or 0
+                if not chunk.choices:
+                    continue
+                choice = chunk.choices[0]
+                finish_reason = choice.finish_reason or finish_reason
+                piece = choice.delta.content or ""
+                if not piece:
+                    continue
+                raw.append(piece)
+                if not started:
+                    started = True
+                    timings.first_token_ms = (time.monotonic() - t0) * 1000
+                    yield ReplyStarted(character.id, time.monotonic())
+                for text in self._feed(say, piece):
+                    yield sentence(text)
         except Exception as exc:  # broad on purpose: no server behaviour may end a session
-            # APIError: connection refused, timeout, HTTP 4xx/5xx. Unwrapped: transport errors of
-            # the client's HTTP library (httpx or httpx2 by openai version) mid-stream, and
-            # malformed event data (ValueError); a traceback is logged for those.
+            # APIError: connection refused, timeout, HTTP 4xx/5xx; TurnDeadline: the whole turn
+            # took longer than timeout_s. Unwrapped: transport errors of the client's HTTP library
+            # mid-stream, and malformed event data (ValueError); a traceback is logged for those.
+            from openai import APIError
+
             timings.extra["error"] = f"{type(exc).__name__}: {exc}"
             log.warning("remote mind at %s failed for '%s': %s", cfg.base_url, character.id, exc,
-                        exc_info=not isinstance(exc, APIError))
+                        exc_info=not isinstance(exc, APIError | TurnDeadline))
             if not started:
                 yield ReplyStarted(character.id, time.monotonic())
             yield fallback_reply(character, f"remote server error: {type(exc).__name__}: {exc}")
             timings.total_ms = (time.monotonic() - t0) * 1000
             yield timings
             return
+        finally:
+            pump.close()
         text = "".join(raw)
         if say.closed and finish_reason not in ("length", "interrupted"):
             tail = say.rest()  # the last words of say without an end mark
-            if tail:
+            if tail and not has_lone_surrogate(tail):
                 yield sentence(tail)
         if not started:
             yield ReplyStarted(character.id, time.monotonic())
         if finish_reason == "interrupted":
             reply = fallback_reply(character, "interrupted before the reply was complete", text)
         else:
-            reply = validate_reply(text, allowed, character, finish_reason=finish_reason)
+            reply = validate_reply(text, allowed, character, finish_reason=finish_reason,
+                                   max_triggers=schema["properties"]["triggers"]["maxItems"])
         yield reply
         timings.total_ms = (time.monotonic() - t0) * 1000
         timings.extra.update(finish_reason=finish_reason, raw=text, chunks=len(raw))
@@ -198,7 +206,11 @@ class RemoteMind:
     @staticmethod
     def _feed(say: SayStream, piece: str) -> list[str]:
         try:
-            return say.feed(piece)
+            sentences = say.feed(piece)
+            bad = [s for s in sentences if has_lone_surrogate(s)]
+            if bad:
+                raise ValueError(f"a lone surrogate escape in {bad[0]!r}")
+            return sentences
         except ValueError as exc:  # e.g. a broken \u escape from a server that ignores schemas
             log.warning("could not read say from the streamed reply (%s); no more sentences", exc)
             say.feed = lambda _piece: []  # this stream is unreadable; validate_reply judges the text

@@ -125,13 +125,55 @@ def _parse_expect(words: str, file: Path, n: int) -> dict:
     return {"what": "moderation", "negate": True}
 
 
+MAX_WAIT_S = 3600.0  # an hour of scene time: anything longer is a typo, not a test
+MAX_INTERRUPT_AFTER_S = 60.0
+MAX_COORD_M = 1e4  # a look point ten kilometres away is still a point; beyond is a typo
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)")
+
+
+def _number(text: str, what: str, file: Path, n: int, low: float, high: float) -> float:
+    """A plain decimal number in [low, high]: "inf", "nan", "1e400" and "1.2.3" are refused."""
+    if not _NUMBER.fullmatch(text) or not low <= float(text) <= high:
+        raise PlaythroughSyntaxError(file, n, f"{what} (a plain number from {low:g} to {high:g}), got '{text}'")
+    return float(text)
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise PlaythroughSyntaxError(path, 0, "file not found") from None
+    except OSError as exc:
+        raise PlaythroughSyntaxError(path, 0, f"cannot read the file ({exc.strerror or exc})") from None
+    try:
+        return data.decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise PlaythroughSyntaxError(path, line, f"not UTF-8 text (byte {data[exc.start]:#04x} at offset "
+                                                 f"{exc.start})") from None
+
+
+def check_inputs(pt: Playthrough, scene) -> None:
+    """The files a parsed script names, checked before anything loads: each ``start`` save
+    against ``scene`` (unknown beat, prop, out-of-range values), each ``audio`` file (its
+    header's rate, channels and length, then its samples). ``PlaythroughSyntaxError`` naming the line otherwise."""
+    from xrstory.story.saves import SaveError, load_state
+    from xrstory.voice.audio import AudioError, read_audio
+
+    for step in pt.steps:
+        try:
+            if step.kind == "start":
+                load_state(step.args["save"], scene)
+            elif step.kind == "audio":
+                read_audio(step.args["file"])  # header limits first, then the samples
+        except (SaveError, AudioError) as exc:
+            raise PlaythroughSyntaxError(pt.path, step.line, str(exc)) from None
+
+
 def parse_playthrough(path: str | Path, scene_dir: str | Path | None = None) -> Playthrough:
     """Parse a script. The scene is the folder above ``playthroughs/`` unless given."""
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise PlaythroughSyntaxError(path, 0, "file not found") from None
+    lines = _read_lines(path)
     steps: list[Step] = []
     title = ""
     for n, raw in enumerate(lines, start=1):
@@ -151,8 +193,8 @@ def parse_playthrough(path: str | Path, scene_dir: str | Path | None = None) -> 
             scene_dir = scene_dir or (path.parent / rest).resolve()
             continue
         if kind == "seed":
-            if not rest.isdigit():
-                raise PlaythroughSyntaxError(path, n, f"seed must be a non-negative integer, got '{rest}'")
+            if not (rest.isascii() and rest.isdigit()) or len(rest) > 10:
+                raise PlaythroughSyntaxError(path, n, f"seed must be a non-negative integer below 10**10, got '{rest}'")
             args = {"seed": int(rest)}
         elif kind == "start":
             if not rest:
@@ -163,10 +205,8 @@ def parse_playthrough(path: str | Path, scene_dir: str | Path | None = None) -> 
             if len(parts) == 1:
                 args = {"target": parts[0]}
             elif len(parts) == 3:
-                try:
-                    args = {"point": tuple(float(p) for p in parts)}
-                except ValueError:
-                    raise PlaythroughSyntaxError(path, n, f"look takes a target id or X Y Z, got '{rest}'") from None
+                args = {"point": tuple(_number(p, f"look takes a target id or X Y Z: {'XYZ'[i]}", path, n, -MAX_COORD_M, MAX_COORD_M)
+                                       for i, p in enumerate(parts))}
             else:
                 raise PlaythroughSyntaxError(path, n, "look takes a target id or X Y Z")
         elif kind in ("say", "type"):
@@ -186,8 +226,14 @@ def parse_playthrough(path: str | Path, scene_dir: str | Path | None = None) -> 
                 raise PlaythroughSyntaxError(path, n, "expected 'audio FILE [to CHARACTER]'")
             args = {"file": (path.parent / parts[0]).resolve(), "to": to}
         elif kind == "interrupt":
-            m = re.match(r"^after\s+([0-9.]+)\s*:\s*(.+)$", rest)
-            delay, text = (float(m.group(1)), m.group(2)) if m else (0.8, rest)
+            m = re.match(r"^after\s+(\S*?)\s*:\s*(.*)$", rest, re.S)
+            if m:
+                delay = _number(m.group(1), "interrupt after takes seconds", path, n, 0, MAX_INTERRUPT_AFTER_S)
+                text = m.group(2).strip()
+            elif re.match(r"^after\b", rest):
+                raise PlaythroughSyntaxError(path, n, f"expected 'interrupt after SECONDS: TEXT', got 'interrupt {rest}'")
+            else:
+                delay, text = 0.8, rest
             if not text:
                 raise PlaythroughSyntaxError(path, n, "interrupt needs something to say")
             args = {"text": text, "after_s": delay}
@@ -196,12 +242,7 @@ def parse_playthrough(path: str | Path, scene_dir: str | Path | None = None) -> 
                 raise PlaythroughSyntaxError(path, n, "press takes one prop id")
             args = {"target": rest}
         elif kind == "wait":
-            try:
-                args = {"seconds": float(rest)}
-            except ValueError:
-                raise PlaythroughSyntaxError(path, n, f"wait takes seconds, got '{rest}'") from None
-            if args["seconds"] < 0:
-                raise PlaythroughSyntaxError(path, n, "wait takes a non-negative number of seconds")
+            args = {"seconds": _number(rest, "wait takes seconds", path, n, 0, MAX_WAIT_S)}
         elif kind == "expect":
             args = _parse_expect(rest, path, n)
             if args["what"] == "nudge":

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 
+from xrstory.director.addressing import addressee
 from xrstory.runtime import events as ev
 from xrstory.runtime.workers import TurnRequest
 from xrstory.story.scene import PLAYER
@@ -40,16 +41,10 @@ class TurnFlow:
         return turn
 
     def _addressee(self, text: str) -> str:
-        """Named in the line, else the character the head is turned to (the gaze tracker's
-        target this frame, in a headset as in a scripted ``look``), else the last one spoken to."""
-        lowered = text.lower()
-        for c in self.scene.characters:
-            if c.name.lower() in lowered or c.id in lowered:
-                return c.id
-        looked = self.gaze.looking_at or ""
-        if looked.startswith("character."):
-            return looked.removeprefix("character.")
-        return self._last_speaker or self.scene.characters[0].id
+        """``director.addressing.addressee``: the vocative, a name in the line, else the character
+        the head is turned to (the gaze tracker's target this frame), else the last one spoken to."""
+        return addressee(text, [(c.id, c.name) for c in self.scene.characters], self.gaze.looking_at,
+                         self._last_speaker)
 
     def _start_turn(self, script_text: str, heard: str, step_line: int, spoken: bool,
                     t_speech_end: float | None, t_heard: float) -> int:

@@ -77,9 +77,24 @@ def check_references(scene: Scene, file: Path, tables: SceneTables | None = None
             bad("scene.mood", "mood", scene.scene.mood, moods)
     if not beats:
         issues.append(SceneIssue(file, "beats", "a scene needs at least one [[beats]] entry"))
+    if not characters:
+        issues.append(SceneIssue(file, "characters", "a scene needs at least one [[characters]] entry "
+                                                     "(someone for the player to talk to)"))
+
+    def outside(rel: str) -> bool:
+        """A path that leaves the scene folder (absolute, or through '..' or a link)."""
+        if Path(rel).is_absolute() or ".." in Path(rel).parts:
+            return True
+        if scene.folder:
+            root = Path(scene.folder).resolve()
+            return not (root / rel).resolve().is_relative_to(root)
+        return False
 
     def check_file(path: str, rel: str, suffixes: tuple[str, ...]) -> None:
-        if not rel.lower().endswith(suffixes):
+        if outside(rel):
+            issues.append(SceneIssue(file, path, f"'{rel}' is outside the scene folder (give a path "
+                                                 f"relative to it, without '..')", value=rel))
+        elif not rel.lower().endswith(suffixes):
             issues.append(SceneIssue(file, path, f"'{rel}' is not a {' or '.join(suffixes)} file", value=rel))
         elif scene.folder and not (Path(scene.folder) / rel).is_file():
             issues.append(SceneIssue(file, path, f"file not found: '{rel}' (relative to {scene.folder})",

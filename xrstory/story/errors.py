@@ -42,3 +42,8 @@ def closest(name: object, candidates: Iterable[object]) -> str | None:
     """The valid name nearest to a misspelt ``name``, or None when nothing is close."""
     matches = difflib.get_close_matches(str(name), [str(c) for c in candidates], n=1, cutoff=0.6)
     return matches[0] if matches else None
+
+
+class SaveError(ValueError):
+    """A save that cannot be read or used: missing, torn, invalid, from a newer xrstory, or not
+    fitting the scene (unknown beat, prop, state; out-of-range values)."""

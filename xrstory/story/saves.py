@@ -22,11 +22,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from xrstory.story.errors import SaveError
+from xrstory.story.save_checks import check_state
 from xrstory.story.state import SAVE_VERSION, StoryState
-
-
-class SaveError(Exception):
-    """A save that cannot be read: missing, torn, invalid, or from a newer xrstory."""
 
 
 def _pid_alive(pid: int) -> bool:
@@ -87,8 +85,9 @@ def _migrate_1_to_2(data: dict) -> dict:
 MIGRATIONS = {1: _migrate_1_to_2}  # version n -> function returning the dict at version n+1
 
 
-def load_state(path: str | Path) -> StoryState:
-    """Read a save, migrating older versions; raises ``SaveError`` naming the file."""
+def load_state(path: str | Path, scene=None) -> StoryState:
+    """Read a save, migrating older versions; raises ``SaveError`` naming the file. With
+    ``scene``, the save is also checked against it (``save_checks.check_state``)."""
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -96,6 +95,10 @@ def load_state(path: str | Path) -> StoryState:
         raise SaveError(f"{path}: save file not found") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise SaveError(f"{path}: not a valid save ({exc})") from None
+    except RecursionError:
+        raise SaveError(f"{path}: not a valid save (nested too deeply)") from None
+    except OSError as exc:
+        raise SaveError(f"{path}: cannot read the save ({exc.strerror or exc})") from None
     if not isinstance(data, dict):
         raise SaveError(f"{path}: not a valid save (expected a JSON object, got {type(data).__name__})")
     version = data.get("version")
@@ -104,11 +107,17 @@ def load_state(path: str | Path) -> StoryState:
     if version > SAVE_VERSION:
         raise SaveError(f"{path}: save format version {version} is newer than this xrstory "
                         f"understands ({SAVE_VERSION}); upgrade xrstory to load it")
-    while version < SAVE_VERSION:
-        data = MIGRATIONS[version](data)
-        version = data["version"]
     try:
-        return StoryState.model_validate(data)
+        while version < SAVE_VERSION:
+            data = MIGRATIONS[version](data)
+            version = data["version"]
+    except (AttributeError, TypeError, KeyError) as exc:  # a v1 save with the wrong shapes
+        raise SaveError(f"{path}: invalid save of version {version} ({exc})") from None
+    try:
+        state = StoryState.model_validate(data)
     except ValidationError as exc:
-        where = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        where = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:20])
         raise SaveError(f"{path}: invalid save: {where}") from None
+    if scene is not None:
+        check_state(scene, state, str(path))
+    return state

@@ -20,8 +20,9 @@ EMOTIONS = ("neutral", "happy", "sad", "afraid", "angry", "determined", "relieve
 
 
 class Model(BaseModel):
-    # forbid unknown keys so a misspelt field is an error, not silently ignored
-    model_config = ConfigDict(extra="forbid", frozen=False)
+    # forbid unknown keys so a misspelt field is an error, not silently ignored; TOML's nan and
+    # inf are refused: a position or an intensity of NaN would poison every frame
+    model_config = ConfigDict(extra="forbid", frozen=False, allow_inf_nan=False)
 
 
 class Material(Model):
@@ -194,7 +195,7 @@ class Scene(Model):
     beats: list[Beat] = Field(default_factory=list)
 
     # set by the loader, not part of the file
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     folder: str | None = Field(None, exclude=True, json_schema_extra={"readOnly": True})
 
     # lookups used everywhere; lists keep the file's order for authors

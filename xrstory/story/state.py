@@ -10,14 +10,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from xrstory.story.save_checks import check_state
 from xrstory.story.scene import PLAYER, Effects, Scene
 
 SAVE_VERSION = 2
 
 
 class LogEntry(BaseModel):
+    model_config = ConfigDict(allow_inf_nan=False)
+
     t: float  # scene time, seconds
     trigger: str
     by: str
@@ -28,6 +31,8 @@ class LogEntry(BaseModel):
 class Utterance(BaseModel):
     """One line of conversation, kept for context and for the save."""
 
+    model_config = ConfigDict(allow_inf_nan=False)
+
     t: float
     speaker: str  # character id or "player"
     text: str
@@ -35,6 +40,8 @@ class Utterance(BaseModel):
 
 
 class StoryState(BaseModel):
+    model_config = ConfigDict(allow_inf_nan=False)  # a save with NaN or inf in it is refused
+
     version: int = SAVE_VERSION
     scene_id: str
     beat: str
@@ -83,9 +90,7 @@ class Story:
             self.state = state
             self._apply_effects(scene.beat(state.beat).entry_effects, TriggerResult("", "", True))
         else:
-            if state.scene_id != scene.scene.id:
-                raise ValueError(f"save is for scene '{state.scene_id}', not '{scene.scene.id}'")
-            scene.beat(state.beat)  # raises KeyError with the scene named if the beat vanished
+            check_state(scene, state)  # SaveError naming every unknown id or bad value
             self.state = state
 
     # -- queries ---------------------------------------------------------------------
