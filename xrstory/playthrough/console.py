@@ -15,20 +15,20 @@ class ConversationPrinter:
         kind = e["event"]
         t = f"[dim]{e.get('scene_time', 0):7.2f}s[/dim]"
         c = self.console
-        if kind == "Heard":
+        if kind == "PlayerHeard":
             c.print(f"{t} [bold cyan]Player[/bold cyan] → {self.names.get(e['addressed'], e['addressed'])}: "
                     f"{e['text']}", highlight=False)
         elif kind == "PlayerPressed":
             c.print(f"{t} [bold cyan]Player[/bold cyan] presses the {e['target']}", highlight=False)
         elif kind == "ReplyDone":
-            extra = " [yellow](fallback)[/yellow]" if e.get("fallback") else ""
+            extra = f" [yellow](fallback: {e.get('fallback_reason') or 'no reason'})[/yellow]" if e.get("fallback") else ""
             c.print(f"{t} [bold magenta]{self.names.get(e['character'], e['character'])}[/bold magenta] "
                     f"[dim]({e['emotion']})[/dim]: {e['say']}{extra}", highlight=False)
         elif kind == "TriggerFired":
             c.print(f"{t}   [green]✓ {e['trigger']}[/green] by {e['by']} → beat {e['beat_after']}", highlight=False)
         elif kind == "TriggerRefused":
             c.print(f"{t}   [red]✗ {e['trigger']}[/red] by {e['by']}: {e['reason']}", highlight=False)
-        elif kind == "SpeakingStopped" and e.get("interrupted"):
+        elif kind == "LineStopped" and e.get("interrupted"):
             c.print(f"{t}   [yellow]… {self.names.get(e['character'], e['character'])} interrupted after "
                     f"{e['words_spoken']} words[/yellow]", highlight=False)
         elif kind == "StoryEnded":
