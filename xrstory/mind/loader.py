@@ -6,8 +6,6 @@ warmed up at load) and the CPU otherwise. A GGUF file is dequantized once and ca
 safetensors (``XRSTORY_CACHE`` or ``~/.cache/xrstory``), so the second load takes ~0.5 s
 instead of ~5-20 s. A LoRA adapter (PEFT folder) is merged into the weights, so it costs
 nothing per token.
-
-Run it:  .venv/bin/python -m xrstory.mind.loader [SOURCE] [--adapter DIR]
 """
 
 from __future__ import annotations
@@ -16,7 +14,6 @@ import hashlib
 import logging
 import os
 import shutil
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -252,17 +249,3 @@ def load_language_model(spec: ModelSpec | None = None) -> LanguageModel:
     return LanguageModel(model=model, tokenizer=tokenizer, device=device, dtype=str(dtype).removeprefix("torch."),
                          source=str(source), adapter=str(spec.adapter) if spec.adapter else None,
                          load_ms=(time.perf_counter() - t0) * 1000, notes=notes)
-
-
-def _main(argv: list[str]) -> None:
-    adapter = None
-    if "--adapter" in argv:
-        i = argv.index("--adapter")
-        adapter = argv[i + 1]
-        argv = argv[:i] + argv[i + 2:]
-    with load_language_model(ModelSpec(source=argv[0] if argv else None, adapter=adapter)) as lm:
-        print(f"{lm.source} on {lm.device} ({lm.dtype}) in {lm.load_ms:.0f} ms; " + "; ".join(lm.notes))
-
-
-if __name__ == "__main__":
-    _main(sys.argv[1:])
