@@ -170,16 +170,16 @@ class Conversation:
             rec.t_first_sentence = w.t
 
     # ---- what the mixer reports about the turn's line ----------------------------------------
-    def line_started(self, turn: int, character: str, t: float) -> None:
+    def line_started(self, turn: int, character: str, t: float, frame: int = 0) -> None:
         rec = self.ledger.get(turn)
         if rec is not None and rec.t_first_audio is None:
             rec.t_first_audio = t
-        self.transcript.emit(ev.LineStarted(turn, character, t=t))
+        self.transcript.emit(ev.LineStarted(turn, character, frame, t=t))
 
-    def line_done(self, turn: int, character: str, t: float) -> None:
-        self.transcript.emit(ev.LineStopped(turn, character, t=t))
+    def line_done(self, turn: int, character: str, t: float, frame: int = 0) -> None:
+        self.transcript.emit(ev.LineStopped(turn, character, frame=frame, t=t))
 
-    def line_interrupted(self, turn: int, character: str, words_spoken: str, t: float) -> None:
+    def line_interrupted(self, turn: int, character: str, words_spoken: str, t: float, frame: int = 0) -> None:
         rec = self.ledger.get(turn)
         if rec is not None:
             rec.interrupted = True
@@ -192,7 +192,7 @@ class Conversation:
                 break
         self.brain.tell(CharacterInterrupted(character))
         self.transcript.emit(ev.LineStopped(turn, character, interrupted=True,
-                                            words_spoken=len(words_spoken.split()), t=t))
+                                            words_spoken=len(words_spoken.split()), frame=frame, t=t))
 
     # ---- the story ---------------------------------------------------------------------------
     def apply_triggers(self, turn: int, triggers, by: str) -> None:

@@ -40,11 +40,13 @@ class Event:
 
 @dataclass(frozen=True)
 class TurnEvent(Event):
-    turn: int
+    turn: int  # the turn it belongs to (the one it would open, for the player's speech)
 
 
 @dataclass(frozen=True)
 class ByCharacter(TurnEvent):
+    """Of one character's reply or line in that turn."""
+
     character: str
 
 
@@ -54,10 +56,14 @@ class ByCharacter(TurnEvent):
 class PlayerSpeechStarted(TurnEvent):
     """The VAD (or the talk button) opened an utterance; ``turn`` is the one it would open."""
 
+    onset_frame: int = 0  # audio time of the onset, 16 kHz samples
+
 
 @dataclass(frozen=True)
 class PlayerSpeechEnded(TurnEvent):
-    pass
+    """The utterance closed (VAD silence or the talk button up); Whisper has it now."""
+
+    seconds: float = 0.0  # how long the utterance was
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,8 @@ class PlayerHeard(TurnEvent):
 
 @dataclass(frozen=True)
 class PlayerPressed(TurnEvent):
+    """The player pointed at ``target`` and pressed select."""
+
     target: str
 
 
@@ -95,7 +103,7 @@ class SentenceReady(ByCharacter):
     """A sentence to speak and subtitle: the model's, or a fallback line (``index`` -1)."""
 
     text: str
-    index: int
+    index: int  # 0, 1, ... in the reply; -1 for a fallback line the model did not write
 
 
 @dataclass(frozen=True)
@@ -124,6 +132,8 @@ class NudgeStarted(ByCharacter):
 
 @dataclass(frozen=True)
 class MindTimings(ByCharacter):
+    """Milliseconds of the turn's model stages and token counts (``mind.reply.TurnTimings``)."""
+
     timings: dict
 
 
@@ -131,13 +141,18 @@ class MindTimings(ByCharacter):
 
 @dataclass(frozen=True)
 class LineStarted(ByCharacter):
-    """The first sample of the turn's line reached the speakers."""
+    """The first sample of the turn's line reached the speakers (audio time ``frame``)."""
+
+    frame: int = 0  # 16 kHz samples since the session started
 
 
 @dataclass(frozen=True)
 class LineStopped(ByCharacter):
+    """The line played out, or the player cut it off after ``words_spoken`` words."""
+
     interrupted: bool = False
     words_spoken: int = 0
+    frame: int = 0  # audio time it went silent, 16 kHz samples
 
 
 # ---- the story (frame loop) ---------------------------------------------------------------
@@ -158,20 +173,22 @@ class TriggerRefused(TurnEvent):
 
 @dataclass(frozen=True)
 class StoryEnded(Event):
-    text: str
+    text: str  # the ending the author wrote
 
 
 # ---- the brain thread's bookkeeping -------------------------------------------------------
 
 @dataclass(frozen=True)
 class WorkerFailed(Event):
+    """A job raised on a worker thread (or a cue was missing); the session goes on."""
+
     worker: str
     error: str
 
 
 @dataclass(frozen=True)
 class MemoriesUpdated(Event):
-    memories: dict
+    memories: dict  # MemoryStore.to_state(), a copy made on the brain thread
 
 
 @dataclass(frozen=True)

@@ -244,10 +244,10 @@ class Session:
         c, emit, turn = self.conversation, self.transcript.emit, self.conversation.next_turn
         match v:
             case voice_ev.SpeechStarted():
-                emit(ev.PlayerSpeechStarted(turn, t=v.t))
+                emit(ev.PlayerSpeechStarted(turn, v.frame, t=v.t))
                 c.barge_in()  # the mixer already stopped in the same chunk; the open turns stop too
             case voice_ev.SpeechEnded():
-                emit(ev.PlayerSpeechEnded(turn, t=v.t))
+                emit(ev.PlayerSpeechEnded(turn, round((v.frame - v.start_frame) / EAR_RATE, 3), t=v.t))
             case voice_ev.Heard() if v.text.strip():
                 text, step_line = self._script_line  # scripted sessions speak one line at a time
                 self._script_line = ("", 0)
@@ -256,11 +256,11 @@ class Session:
             case voice_ev.Rejected():
                 emit(ev.SpeechRejected(turn, v.reason, v.text, t=v.t))
             case voice_ev.SpeakingStarted():
-                c.line_started(v.turn, v.character, v.t)
+                c.line_started(v.turn, v.character, v.t, v.frame)
             case voice_ev.SpeakingDone():
-                c.line_done(v.turn, v.character, v.t)
+                c.line_done(v.turn, v.character, v.t, v.frame)
             case voice_ev.SpeakingInterrupted():
-                c.line_interrupted(v.turn, v.character, v.words_spoken, v.t)
+                c.line_interrupted(v.turn, v.character, v.words_spoken, v.t, v.frame)
             case voice_ev.SpeakingLevel():
                 self.stage.speaking[v.character] = v.level
 
