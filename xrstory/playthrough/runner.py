@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from xrstory.playthrough.console import ExpectationFailed
 from xrstory.playthrough.expect import check_expectation
 from xrstory.playthrough.results import Failure, PlaythroughResult
 from xrstory.playthrough.script import Playthrough, Step
@@ -29,7 +30,7 @@ class PlaythroughRunner:
     """Runs scripts on shared, already loaded components (model, Whisper, VAD, TTS, embedder)."""
 
     def __init__(self, components, config: SessionConfig, report_dir: Path | None = None,
-                 on_event: Callable[[dict], None] | None = None):
+                 on_event: Callable[[ev.Event, float], None] | None = None):
         self.components = components
         self.config = config
         self.report_dir = report_dir
@@ -48,9 +49,9 @@ class PlaythroughRunner:
         from xrstory.runtime.session import Session
 
         t0 = time.perf_counter()
-        scene = load_scene(pt.scene_dir)
-        state = None
         config = replace(self.config, scene_dir=pt.scene_dir, display="headless")
+        scene = load_scene(config.scene_dir)
+        state = None
         for step in pt.steps:
             if step.kind == "start":
                 state = load_state(step.args["save"])
@@ -145,10 +146,7 @@ class PlaythroughRunner:
                 failure = check_expectation(step, session.story, session.ledger.latest(), session.ledger.ordered())
                 if failure is not None:
                     result.failures.append(failure)
-                    if self.on_event:
-                        self.on_event({"event": "ExpectationFailed", "scene_time": session.time,
-                                       "line": step.line, "text": step.text,
-                                       "expected": failure.expected, "actual": failure.actual})
+                    session.transcript.emit(ExpectationFailed(step.line, step.text, failure.expected, failure.actual))
 
     def _look(self, session, display, target: str | None, point) -> Iterator[None]:
         if target is not None:

@@ -98,7 +98,7 @@ def listener_of(head) -> Listener:
 
 class Session:
     def __init__(self, config: SessionConfig, components, scene, state: StoryState | None = None,
-                 display=None, on_event: Callable[[dict], None] | None = None, capture_dir: Path | None = None,
+                 display=None, on_event: Callable[[ev.Event, float], None] | None = None, capture_dir: Path | None = None,
                  mind=None):
         from xrstory.mind.memory import MemoryStore
         from xrstory.mind.moderation import Moderator

@@ -10,15 +10,15 @@ from xrstory.runtime.events import Event
 
 
 class Transcript:
-    def __init__(self, scene_time: Callable[[], float], on_event: Callable[[dict], None] | None = None):
+    def __init__(self, scene_time: Callable[[], float], on_event: Callable[[Event, float], None] | None = None):
         self.events: list[dict] = []  # what is written out
         self.items: list[Event] = []  # the same events as objects (filter them with isinstance)
         self._scene_time = scene_time
-        self._on_event = on_event or (lambda e: None)
+        self._on_event = on_event or (lambda e, scene_time: None)
 
     def emit(self, event: Event) -> None:
         d = event.to_dict()
         d["scene_time"] = round(self._scene_time(), 3)
         self.events.append(d)
         self.items.append(event)
-        self._on_event(d)
+        self._on_event(event, d["scene_time"])
