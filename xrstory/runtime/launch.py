@@ -40,20 +40,21 @@ def start_pose(scene):
     return Pose.look_at(vp.position, vp.look_at)
 
 
-def probe_openxr(scene) -> str | None:
-    """Why no OpenXR runtime can be used (with the ``--display headless`` hint), or None when one
-    answers. An instance and its HMD system are made and dropped again, so a missing runtime is
+def probe_openxr(scene) -> tuple[str, str] | None:
+    """Why no OpenXR runtime can be used, as (short reason, full message with the ``--display
+    headless`` hint), or None when one answers. An instance and its HMD system are made and dropped again, so a missing runtime is
     reported before the models load (~20 s)."""
     try:
         from xrstory.xr.openxr import OpenXRConfig, OpenXRUnavailable
         from xrstory.xr.openxr.instance import XrInstance
     except ImportError as exc:  # pyopenxr missing: same outcome as no runtime
-        return f"OpenXR support is not installed ({exc}); run with --display headless to play without a headset"
+        why = f"OpenXR support is not installed ({exc})"
+        return why, f"{why}; run with --display headless to play without a headset"
     try:
         with XrInstance(OpenXRConfig(ar_allowed=scene.scene.ar_allowed)):
             return None
     except OpenXRUnavailable as exc:
-        return str(exc)
+        return exc.what, str(exc)
 
 
 def resolve_display(config: SessionConfig, scene, say: Callable[[str], None] = print) -> SessionConfig:
@@ -61,12 +62,13 @@ def resolve_display(config: SessionConfig, scene, say: Callable[[str], None] = p
     ``openxr`` without a runtime raises ``DisplayUnavailable``."""
     if config.display == "headless":
         return config
-    why = probe_openxr(scene)
-    if why is None:
+    unavailable = probe_openxr(scene)
+    if unavailable is None:
         return replace(config, display="openxr")
+    what, message = unavailable
     if config.display == "openxr":
-        raise DisplayUnavailable(why)
-    say(f"OpenXR unavailable ({why}); playing headless")
+        raise DisplayUnavailable(message)
+    say(f"OpenXR unavailable ({what}); playing headless")
     return replace(config, display="headless")
 
 
