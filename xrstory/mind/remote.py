@@ -11,8 +11,8 @@ in-character line) and, when a ``Moderator`` is given, through ``moderation.mode
 network and HTTP errors also end in the character's fallback line. ``respond`` never raises
 for anything the server does.
 
-Try it (with a server running, e.g. ``xrstory serve --port 8000``):
-  .venv/bin/python -m xrstory.mind.remote http://127.0.0.1:8000/v1 scenes/lighthouse maren "Light the stove?"
+Use it with a server running (e.g. ``xrstory serve --port 8000``):
+``xrstory play scenes/lighthouse --remote http://127.0.0.1:8000/v1`` (or ``xrstory run --remote``).
 """
 
 from __future__ import annotations
