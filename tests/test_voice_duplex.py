@@ -81,3 +81,27 @@ def test_player_speech_stops_the_character_within_200ms(models, tts):
 def test_transcript_echo_comparison():
     assert echo_overlap("the spare oil is down in the cellar", [LINE]) == 1.0
     assert echo_overlap("Tobias is freezing", [LINE]) < 0.5
+
+
+def test_long_lines_cues_and_the_storm_bed_never_start_player_speech(models, tts):
+    """What a typed-only session plays (two characters' long lines, trigger cues over them, the
+    ambient storm), leaking into the microphone through the modelled room at the session's gain:
+    the ear must never open a speech segment, so nothing can barge in."""
+    from xrstory.voice.echo import AcousticPathConfig
+
+    ear = Ear(*models, echo_canceller=EchoCanceller(), config=EarConfig(partial_every_s=None))
+    mouth = Mouth(tts, Mixer(ambient_gain=0.04))
+    mouth.say("maren", LINE, MAREN, (-1.3, 1.5, -3.0))
+    mouth.say("tobias", LINE, VoiceSettings("en-us", 185, 60), (1.4, 1.4, -2.7))
+    mouth.wait_idle()
+    voice = Duplex(ear, mouth, leak=AcousticPath(AcousticPathConfig(gain=0.3)))
+    events = []
+    with ear, mouth, voice:
+        for i in range(int(26 / 0.032)):
+            if i in (40, 200, 420, 600):  # cues over the voices, as triggers fire mid-line
+                mouth.mixer.play_cue(("bell", "thud", "whoosh", "static")[(40, 200, 420, 600).index(i)])
+            events += voice.step()
+        ear.wait_idle(60)
+        events += drain(ear.events)
+    assert sum(isinstance(e, SpeakingDone) for e in events) == 2, "both lines played to their end"
+    assert not [e for e in events if isinstance(e, SpeechStarted | Heard)], events

@@ -128,6 +128,7 @@ def play(scene_dir: Path = typer.Argument(..., help="scene folder"),
             save_now("exit")
             if record is not None:
                 from xrstory.voice.audio import write_wav
+                from xrstory.voice.mixer import MIX_RATE
 
-                write_wav(record, session.mix(), 48_000)
+                write_wav(record, session.mix(), MIX_RATE)
             disp.__exit__(None, None, None)

@@ -24,6 +24,7 @@ from xrstory.runtime.config import SessionConfig
 from xrstory.runtime.launch import drive, open_display
 from xrstory.story import load_scene, load_state
 from xrstory.voice.events import EAR_RATE
+from xrstory.voice.mixer import MIX_RATE
 
 
 class PlaythroughRunner:
@@ -84,7 +85,7 @@ class PlaythroughRunner:
                 if out and config.keep_audio:
                     from xrstory.voice.audio import write_wav
 
-                    result.audio_path = str(write_wav(out / "session.wav", session.mix(), 48_000))
+                    result.audio_path = str(write_wav(out / "session.wav", session.mix(), MIX_RATE))
                 if out:
                     from xrstory.story import save_state
 

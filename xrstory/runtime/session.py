@@ -245,7 +245,10 @@ class Session:
         match v:
             case voice_ev.SpeechStarted():
                 emit(ev.PlayerSpeechStarted(turn, v.frame, t=v.t))
-                c.barge_in()  # the mixer already stopped in the same chunk; the open turns stop too
+                # the duplex loop already stopped what was playing, in the same chunk; the open turns
+                # stop too, and with them lines still being synthesised (not playing yet)
+                if c.barge_in():
+                    self.mouth.interrupt()
             case voice_ev.SpeechEnded():
                 emit(ev.PlayerSpeechEnded(turn, round((v.frame - v.start_frame) / EAR_RATE, 3), t=v.t))
             case voice_ev.Heard() if v.text.strip():
