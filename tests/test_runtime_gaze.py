@@ -2,7 +2,7 @@
 
 Real pieces, all light: the lighthouse scene, the director's ``GazeTracker`` and ``Director``
 with a SQLite profile in ``tmp_path``, and the session's ``BrainWorker`` thread. No model is
-loaded: the brain worker gets no mind and no speech worker, because only its call queue (the
+loaded: the brain worker gets no mind and no mouth, because only its inbox (``GazeDwell`` on the
 director's thread) is used here. Head poses come from ``Pose.look_at`` and, in one test, from
 the headless display's own frame loop (EGL on llvmpipe).
 """
