@@ -44,7 +44,10 @@ def components(scene):
 
 
 def config_for(**kw) -> SessionConfig:
-    return SessionConfig(scene_dir=Path("scenes/lighthouse"), realtime=False, max_new_tokens=24, **kw)
+    # worker_nice 0: on a machine shared with other work, a niced Whisper thread can starve for
+    # minutes; these tests wait on its transcripts (the frames themselves are not timed here)
+    return SessionConfig(scene_dir=Path("scenes/lighthouse"), realtime=False, max_new_tokens=24, worker_nice=0,
+                         **kw)
 
 
 class Ticker:
@@ -59,7 +62,7 @@ class Ticker:
                                     input_events=list(events) if i == 0 else []))
             self.index += 1
 
-    def until(self, done, head: Pose, max_wall_s: float = 90.0) -> bool:
+    def until(self, done, head: Pose, max_wall_s: float = 180.0) -> bool:
         """Frames until ``done()`` (Whisper and the model work in wall time, not frame time)."""
         deadline = time.monotonic() + max_wall_s
         while not done() and time.monotonic() < deadline:
@@ -148,17 +151,19 @@ def test_a_push_to_talk_press_from_the_controller_gates_the_microphone(component
         session.queue_player_audio(held)
         ticks.run(len(held) / EAR_RATE + 0.3, head)
         ticks.run(DT, head, [up])
-        assert ticks.until(lambda: any(isinstance(e, ev.PlayerHeard) for e in session.transcript.items), head)
+        assert ticks.until(lambda: any(isinstance(e, ev.PlayerHeard) for e in session.transcript.items), head), \
+            [e.to_dict() for e in session.transcript.items]
         heard = [e for e in session.transcript.items if isinstance(e, ev.PlayerHeard)]
-        assert "stove" in heard[0].text.lower()
+        assert "stove" in heard[0].text.lower(), heard[0]
         starts = len([e for e in session.transcript.items if isinstance(e, ev.PlayerSpeechStarted)])
         free = player_audio(components, scene, "Tobias, ring the fog bell for me.")
         session.queue_player_audio(free)  # the button is up: this must not be heard
         ticks.run(len(free) / EAR_RATE + 2.5, head)
         items = list(session.transcript.items)
-    assert starts == 1
-    assert len([e for e in items if isinstance(e, ev.PlayerSpeechStarted)]) == 1, "no speech without the button"
-    assert len([e for e in items if isinstance(e, ev.PlayerHeard)]) == 1
+    said = [e.to_dict() for e in items if isinstance(e, ev.PlayerSpeechStarted | ev.PlayerHeard | ev.SpeechRejected)]
+    assert starts == 1, said
+    assert len([e for e in items if isinstance(e, ev.PlayerSpeechStarted)]) == 1, f"no speech without the button: {said}"
+    assert len([e for e in items if isinstance(e, ev.PlayerHeard)]) == 1, said
 
 
 # -- whole playthroughs through the headless display ---------------------------------------------
