@@ -10,8 +10,6 @@ like any fixture and linters see as used.
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from xrstory.story import Scene, Story, load_scene
@@ -60,6 +58,4 @@ def story_at(scene: Scene, step: int) -> Story:
 
 def settle(brain) -> None:
     """Wait until everything queued on a ``BrainWorker`` so far has run (its jobs run in order)."""
-    done = threading.Event()
-    brain.call(done.set)
-    assert done.wait(10), "the brain worker did not run its queued jobs"
+    assert brain.settle(10), "the brain worker did not run its queued jobs"

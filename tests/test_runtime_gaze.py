@@ -2,7 +2,7 @@
 
 Real pieces, all light: the lighthouse scene, the director's ``GazeTracker`` and ``Director``
 with a SQLite profile in ``tmp_path``, and the session's ``BrainWorker`` thread. No model is
-loaded: the brain worker gets no mind and no speech worker, because only its call queue (the
+loaded: the brain worker gets no mind and no mouth, because only its inbox (``GazeDwell`` on the
 director's thread) is used here. Head poses come from ``Pose.look_at`` and, in one test, from
 the headless display's own frame loop (EGL on llvmpipe).
 """
@@ -17,8 +17,8 @@ from helpers import settle
 
 from xrstory.director import Director, ProfileConfig, ProfileStore
 from xrstory.render.view import Pose
+from xrstory.runtime.brain import BrainWorker
 from xrstory.runtime.gaze_feed import GazeFeed, GazeFeedConfig
-from xrstory.runtime.workers import BrainWorker
 from xrstory.story import Story, load_scene
 
 DT = 0.032  # s: one headless frame at 31.25 fps (one 32 ms audio chunk)
@@ -61,7 +61,7 @@ def gaze_seconds(director: Director) -> dict[str, float]:
 
 def test_looking_at_the_lamp_gives_the_director_its_dwell(scene, rig):
     director, brain, threads = rig
-    feed = GazeFeed(scene, brain, director, GazeFeedConfig(period_s=60.0))
+    feed = GazeFeed(scene, brain, GazeFeedConfig(period_s=60.0))
     head = Pose.look_at(EYE, center_of(scene, "lamp"))
     n = 50
     for _ in range(n):
@@ -80,7 +80,7 @@ def test_looking_at_the_lamp_gives_the_director_its_dwell(scene, rig):
 
 def test_dwell_is_handed_over_every_period(scene, rig):
     director, brain, threads = rig
-    feed = GazeFeed(scene, brain, director, GazeFeedConfig(period_s=1.0))
+    feed = GazeFeed(scene, brain, GazeFeedConfig(period_s=1.0))
     maren = scene.character("maren")
     head = Pose.look_at(EYE, (maren.position[0], maren.position[1] + 0.9 * maren.appearance.height,
                               maren.position[2]))
@@ -94,7 +94,7 @@ def test_dwell_is_handed_over_every_period(scene, rig):
 
 def test_looking_at_nothing_sends_nothing(scene, rig):
     director, brain, threads = rig
-    feed = GazeFeed(scene, brain, director, GazeFeedConfig(period_s=0.5))
+    feed = GazeFeed(scene, brain, GazeFeedConfig(period_s=0.5))
     up = Pose.look_at(EYE, (0.0, 50.0, -0.1))  # straight at the ceiling, far above every target
     for _ in range(40):
         assert feed.update(up.position, up.orientation, DT) is None
@@ -107,7 +107,7 @@ def test_headless_frames_feed_the_gaze(scene, rig):
     from xrstory.xr.headless import HeadlessConfig, HeadlessDisplay
 
     director, brain, _ = rig
-    feed = GazeFeed(scene, brain, director, GazeFeedConfig(period_s=60.0))
+    feed = GazeFeed(scene, brain, GazeFeedConfig(period_s=60.0))
     config = HeadlessConfig(eye_size=(8, 8), stereo=False, fps=1 / DT, start=Pose.look_at(EYE, center_of(scene, "lamp")))
     with HeadlessDisplay(config) as display:
         for frame in display.frames(max_frames=30):  # frame 0 has dt 0: 29 frames of dwell

@@ -23,19 +23,14 @@ from helpers import lighthouse_fixture, settle
 from xrstory.director import Director, PacingConfig
 from xrstory.mind.reply import Reply, ReplyStarted, Sentence, TurnTimings
 from xrstory.playthrough.expect import check_expectation
-from xrstory.playthrough.results import TurnRecord
 from xrstory.playthrough.script import PlaythroughSyntaxError, parse_playthrough
 from xrstory.runtime import events as ev
+from xrstory.runtime.brain import BrainWorker, TurnRequest
 from xrstory.runtime.config import SessionConfig
+from xrstory.runtime.events import DirectorStateUpdated, NudgeDue
+from xrstory.runtime.records import TurnRecord
 from xrstory.runtime.silence_feed import SilenceFeed, SilenceFeedConfig
 from xrstory.runtime.turns import NUDGE_STAND_IN, TurnLedger, is_nudge
-from xrstory.runtime.workers import (
-    BrainWorker,
-    DirectorStateUpdated,
-    NudgeDue,
-    SpeechWorker,
-    TurnRequest,
-)
 from xrstory.story import Story, load_state, save_state
 
 scene = lighthouse_fixture()
@@ -63,19 +58,21 @@ class RecordingMind:
 @pytest.fixture
 def rig(scene):
     """(story, director with its own state dict as the session makes it, brain worker, out queue,
-    mind). The speech worker is real but not started: its jobs only queue up."""
+    mind). The mouth is real; with no TTS engine its sentences fail and are counted in its errors."""
     from xrstory.voice.mixer import Mixer
+    from xrstory.voice.mouth import Mouth
 
     story = Story(scene)
     director = Director(story, pacing=PacingConfig(silence_nudge_s=3.0), state={})
     out: queue.Queue = queue.Queue()
     mind = RecordingMind()
-    speech = SpeechWorker(None, Mixer(), scene, out)
-    brain = BrainWorker(mind, scene, speech, out, director=director).start()
+    mouth = Mouth(None, Mixer())
+    brain = BrainWorker(mind, scene, mouth, out, director=director).start()
     try:
         yield story, director, brain, out, mind
     finally:
         brain.close()
+        mouth.close()
 
 
 def drained(out: queue.Queue) -> list:
@@ -149,7 +146,7 @@ def test_a_nudge_turn_gets_the_hint_and_is_not_judged_as_a_player_line(rig):
 
 def test_director_state_reaches_the_story_only_as_copies(rig):
     story, director, brain, out, _ = rig
-    brain.call(lambda: director.on_player_line(OFF[0], "tobias"))
+    brain.submit(request(story, 1, "tobias", OFF[0]))
     settle(brain)
     assert story.state.director == {}, "the director wrote the story's own dict"
     stop = threading.Event()
@@ -170,8 +167,7 @@ def test_director_state_reaches_the_story_only_as_copies(rig):
     loop.start()
     try:
         for i in range(300):
-            director_line = OFF[i % 3]
-            brain.call(lambda t=director_line: director.on_player_line(t, "tobias"))
+            brain.submit(request(story, i + 2, "tobias", OFF[i % 3]))
             brain.pace(0.5, spoke=i % 7 == 0, next_turn=1)
         settle(brain)
     finally:
@@ -187,7 +183,7 @@ def test_director_state_reaches_the_story_only_as_copies(rig):
 
 
 def test_a_resumed_session_director_carries_the_saved_counters(scene, tmp_path):
-    from xrstory.runtime.session import Session
+    from xrstory.runtime.session import make_director
 
     story = Story(scene)
     Director(story).on_player_line(OFF[0])
@@ -196,7 +192,7 @@ def test_a_resumed_session_director_carries_the_saved_counters(scene, tmp_path):
     config = SessionConfig(scene_dir=Path("scenes/lighthouse"), pacing=PacingConfig(silence_nudge_s=12.0))
     resumed = Story(scene, load_state(tmp_path / "save.json"))
     # the session's own factory, without the models the rest of the session loads
-    director = Session._make_director(SimpleNamespace(config=config, story=resumed))
+    director, _ = make_director(config, resumed)
     assert director.state is not resumed.state.director
     assert director.pacer.config.silence_nudge_s == 12.0
     assert director.on_player_line(OFF[2], "maren") is not None, "the third off-topic turn, across the save"

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from xrstory.runtime.workers import yield_to_frame_loop
+from xrstory.runtime.jobs import yield_to_frame_loop
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is a Linux feature")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from xrstory.voice.asr import ASRConfig, load_asr
-from xrstory.voice.duplex import HeadlessVoice
+from xrstory.voice.duplex import Duplex
 from xrstory.voice.ear import Ear, EarConfig, drain
 from xrstory.voice.echo import AcousticPath, EchoCanceller, echo_overlap, erle_db
 from xrstory.voice.events import EAR_RATE, Heard, SpeakingDone, SpeakingInterrupted, SpeechStarted
@@ -36,7 +36,9 @@ def _session(models, tts, player=None):
     mouth = Mouth(tts, Mixer())
     mouth.say("maren", LINE, MAREN, (-1.3, 0.0, -3.0))
     mouth.wait_idle()
-    hv = HeadlessVoice(ear, mouth, player=player, leak=AcousticPath())
+    hv = Duplex(ear, mouth, leak=AcousticPath())
+    if player is not None:
+        hv.queue_mic(player.audio)
     hv.keep_logs = True
     return ear, mouth, hv
 
@@ -44,9 +46,9 @@ def _session(models, tts, player=None):
 def test_characters_own_voice_is_never_heard_as_the_player(models, tts):
     ear, mouth, hv = _session(models, tts)
     with ear, mouth, hv:
-        hv.run_until_quiet(max_seconds=20)
+        events = hv.run_until_quiet(max_seconds=20)
         ear.wait_idle(60)
-        events = drain(ear.events)  # the session posts every event (mixer and ear) here
+        events += drain(ear.events)  # transcripts finished after the last step
     assert any(isinstance(e, SpeakingDone) for e in events)  # the line played to its end
     assert not [e for e in events if isinstance(e, SpeechStarted | Heard)], events
     mic = np.concatenate(hv.mic_log)
@@ -61,11 +63,11 @@ def test_player_speech_stops_the_character_within_200ms(models, tts):
     player = ScriptedSpeech(tts, VoiceSettings("en-us", 165, 35),
                             [ScriptedLine("Maren, stop. Tobias is freezing.", pause_before_s=3.0)], tail_s=6)
     onset = player.spans[0][0]  # frame the player starts speaking
-    ear, mouth, hv = _session(models, tts, player=player.chunks())
+    ear, mouth, hv = _session(models, tts, player=player)
     with ear, mouth, hv:
-        hv.run(9.0)
+        events = hv.run(9.0)
         ear.wait_idle(60)
-        events = drain(ear.events)
+        events += drain(ear.events)
     stopped = [e for e in events if isinstance(e, SpeakingInterrupted)]
     assert len(stopped) == 1 and not any(isinstance(e, SpeakingDone) for e in events)
     delay_s = (stopped[0].frame - onset) / EAR_RATE  # audio time: player onset -> line silent
@@ -79,3 +81,27 @@ def test_player_speech_stops_the_character_within_200ms(models, tts):
 def test_transcript_echo_comparison():
     assert echo_overlap("the spare oil is down in the cellar", [LINE]) == 1.0
     assert echo_overlap("Tobias is freezing", [LINE]) < 0.5
+
+
+def test_long_lines_cues_and_the_storm_bed_never_start_player_speech(models, tts):
+    """What a typed-only session plays (two characters' long lines, trigger cues over them, the
+    ambient storm), leaking into the microphone through the modelled room at the session's gain:
+    the ear must never open a speech segment, so nothing can barge in."""
+    from xrstory.voice.echo import AcousticPathConfig
+
+    ear = Ear(*models, echo_canceller=EchoCanceller(), config=EarConfig(partial_every_s=None))
+    mouth = Mouth(tts, Mixer(ambient_gain=0.04))
+    mouth.say("maren", LINE, MAREN, (-1.3, 1.5, -3.0))
+    mouth.say("tobias", LINE, VoiceSettings("en-us", 185, 60), (1.4, 1.4, -2.7))
+    mouth.wait_idle()
+    voice = Duplex(ear, mouth, leak=AcousticPath(AcousticPathConfig(gain=0.3)))
+    events = []
+    with ear, mouth, voice:
+        for i in range(int(26 / 0.032)):
+            if i in (40, 200, 420, 600):  # cues over the voices, as triggers fire mid-line
+                mouth.mixer.play_cue(("bell", "thud", "whoosh", "static")[(40, 200, 420, 600).index(i)])
+            events += voice.step()
+        ear.wait_idle(60)
+        events += drain(ear.events)
+    assert sum(isinstance(e, SpeakingDone) for e in events) == 2, "both lines played to their end"
+    assert not [e for e in events if isinstance(e, SpeechStarted | Heard)], events

@@ -16,61 +16,11 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-EXIT_GRACE_FRAMES = 120  # frames the display may take to end after request_exit (Monado: ~3)
-
 
 def _stdin_lines(out: queue.Queue) -> None:
     for line in sys.stdin:
         out.put(line.rstrip("\n"))
     out.put(None)  # EOF
-
-
-def _probe_openxr(scene) -> tuple[str, str] | None:
-    """Why no OpenXR runtime can be used, as (short reason, full message with the --display headless
-    hint); None when one answers. An instance and its HMD system are made and dropped again, so a
-    missing runtime is reported before the models load (~20 s)."""
-    try:
-        from xrstory.xr.openxr import OpenXRConfig, OpenXRUnavailable
-        from xrstory.xr.openxr.instance import XrInstance
-    except ImportError as exc:  # pyopenxr missing: same outcome as no runtime
-        why = f"OpenXR support is not installed ({exc})"
-        return why, f"{why}; run with --display headless to play without a headset"
-    try:
-        with XrInstance(OpenXRConfig(ar_allowed=scene.scene.ar_allowed)):
-            return None
-    except OpenXRUnavailable as exc:
-        return exc.what, str(exc)
-
-
-def _open_display(kind: str, scene, eye: tuple[int, int], save, console: Console):
-    """The display backend for ``kind`` (auto/openxr/headless); falls back to headless on auto."""
-    if kind in ("auto", "openxr"):
-        try:
-            from xrstory.xr.openxr import OpenXRConfig, OpenXRDisplay, OpenXRUnavailable
-        except ImportError as exc:  # pyopenxr missing: same outcome as no runtime
-            if kind == "openxr":
-                raise typer.BadParameter(f"OpenXR support is not installed ({exc})") from None
-        else:
-            def on_state(old, new):
-                console.print(f"[dim]OpenXR session {old} → {new}[/dim]")
-
-            display = OpenXRDisplay(OpenXRConfig(ar_allowed=scene.scene.ar_allowed, on_save=lambda reason: save(reason),
-                                                 on_state=on_state))
-            try:
-                display.__enter__()
-                return display
-            except OpenXRUnavailable as exc:
-                if kind == "openxr":
-                    raise
-                console.print(f"[yellow]no OpenXR runtime: {exc}; playing headless[/yellow]")
-    from xrstory.render.view import Pose
-    from xrstory.xr.headless import HeadlessConfig, HeadlessDisplay
-
-    vp = scene.viewpoint("player") if any(v.id == "player" for v in scene.viewpoints) else scene.viewpoint()
-    display = HeadlessDisplay(HeadlessConfig(eye_size=eye, fps=16_000 / 512, pace=True,
-                                             start=Pose.look_at(vp.position, vp.look_at)))
-    display.__enter__()
-    return display
 
 
 def _save_path(save: Path | None, player: str | None, scene_id: str, record: Path | None) -> Path:
@@ -111,8 +61,14 @@ def play(scene_dir: Path = typer.Argument(..., help="scene folder"),
          frames: int = typer.Option(0, "--frames", help="stop after this many frames (0: until quit/EOF)")):
     """Play a scene live: type (or speak with --mic) to the characters."""
     from xrstory.playthrough.console import ConversationPrinter
-    from xrstory.runtime.components import load_components
     from xrstory.runtime.config import SessionConfig
+    from xrstory.runtime.launch import (
+        DisplayUnavailable,
+        drive,
+        load_for,
+        open_display,
+        resolve_display,
+    )
     from xrstory.runtime.session import Session
     from xrstory.story import SceneError, load_scene, load_state, save_state
     from xrstory.story.saves import SaveError
@@ -137,20 +93,24 @@ def play(scene_dir: Path = typer.Argument(..., help="scene folder"),
     except ValueError as exc:  # ProfileError: a bad player id or an unreadable profile folder
         err.print(f"[red]error[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None
-    w, h = (int(v) for v in eye_size.lower().split("x"))
-    if display in ("auto", "openxr") and (unavailable := _probe_openxr(scene)) is not None:
-        what, message = unavailable
-        if display == "openxr":
-            err.print(f"[red]error[/red] {message}", highlight=False)
-            raise typer.Exit(2)
-        console.print(f"[yellow]OpenXR unavailable ({what}); playing headless[/yellow]", highlight=False)
-        display = "headless"
+    try:
+        w, h = (int(v) for v in eye_size.lower().split("x"))
+    except ValueError:
+        err.print(f"[red]error[/red] --eye-size must be WxH, got '{eye_size}'")
+        raise typer.Exit(2) from None
+    config = SessionConfig(scene_dir=scene_dir, adapter=adapter, base_model=base, remote_url=remote,
+                           display=display, eye_size=(w, h), player_id=player, keep_audio=record is not None,
+                           chat_template=chat_template)
+    try:
+        config = resolve_display(config, scene, say=lambda m: console.print(f"[yellow]{m}[/yellow]", highlight=False))
+    except DisplayUnavailable as exc:
+        err.print(f"[red]error[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
     from xrstory.mind.errors import ModelLoadError
 
     try:
         with console.status("loading models…") as status:
-            components = load_components(scene, adapter=adapter, base_model=base, progress=status.update,
-                                         chat_template=chat_template)
+            components = load_for(config, scene, progress=status.update)
     except (ModelLoadError, FileNotFoundError) as exc:  # a bad model, adapter or template file: named
         err.print(f"[red]error[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
@@ -161,18 +121,32 @@ def play(scene_dir: Path = typer.Argument(..., help="scene folder"),
             save_state(holder["session"].story.state, save)
             console.print(f"[dim]story saved to {save} ({reason})[/dim]")
 
+    def on_state(old, new):
+        console.print(f"[dim]OpenXR session {old} → {new}[/dim]")
+
     try:
-        disp = _open_display(display, scene, (w, h), save_now, console)
-    except Exception as exc:  # noqa: BLE001 - OpenXRUnavailable and friends: say why, suggest headless
+        disp = open_display(config, scene, on_save=save_now, on_state=on_state)
+    except DisplayUnavailable as exc:
         err.print(f"[red]error[/red] {exc}", highlight=False)
         components.close()
         raise typer.Exit(2) from None
     console.print(f"[bold]{scene.scene.title}[/bold] — {scene.scene.description}\n"
-                  f"display: {getattr(disp, 'name', type(disp).__name__)}; "
+                  f"display: {getattr(disp, 'name', config.display)}; "
                   + ("speak into the microphone" if mic else "type a line and press Enter; 'quit' to stop"))
     lines: queue.Queue = queue.Queue()
-    config = SessionConfig(scene_dir=scene_dir, adapter=adapter, base_model=base, remote_url=remote,
-                           player_id=player, keep_audio=record is not None)
+    quitting = []
+
+    def after_tick(frame) -> bool:
+        session = holder["session"]
+        while not lines.empty():
+            text = lines.get_nowait()
+            if text is None or text.strip().lower() in ("quit", "exit"):
+                quitting.append(True)
+            elif text.strip():
+                session.player_says_text(text.strip())
+        return ((bool(quitting) and not session.busy) or (session.story.state.ended is not None and not session.busy)
+                or bool(frames and frame.index + 1 >= frames))
+
     with components, Session(config, components, scene, state, display=disp,
                              on_event=ConversationPrinter(scene, console)) as session:
         holder["session"] = session
@@ -184,32 +158,13 @@ def play(scene_dir: Path = typer.Argument(..., help="scene folder"),
                              name="mic", daemon=True).start()
         else:
             threading.Thread(target=_stdin_lines, args=(lines,), name="stdin", daemon=True).start()
-        waiting_to_quit = False
-        exit_at: int | None = None  # frame index at which the exit was requested
-        frame_iter = disp.frames()
         try:
-            for frame in frame_iter:
-                session.tick(frame)
-                while not lines.empty():
-                    text = lines.get_nowait()
-                    if text is None or text.strip().lower() in ("quit", "exit"):
-                        waiting_to_quit = True
-                    elif text.strip():
-                        session.player_says_text(text.strip())
-                if exit_at is None and ((waiting_to_quit and not session.busy)
-                                        or (session.story.state.ended and not session.busy)
-                                        or (frames and frame.index + 1 >= frames)):
-                    # Once: under OpenXR the runtime then walks the session through STOPPING ->
-                    # IDLE -> EXITING and frames() ends by itself (a break would skip that).
-                    exit_at = frame.index
-                    disp.request_exit()
-                elif exit_at is not None and frame.index - exit_at > EXIT_GRACE_FRAMES:
-                    break  # a runtime that never stops the session must not keep us here
+            drive(disp, session, after_tick)
         finally:
-            frame_iter.close()
             save_now("exit")
             if record is not None:
                 from xrstory.voice.audio import write_wav
+                from xrstory.voice.mixer import MIX_RATE
 
-                write_wav(record, session.mix(), 48_000)
+                write_wav(record, session.mix(), MIX_RATE)
             disp.__exit__(None, None, None)

@@ -21,8 +21,8 @@ def run(playthroughs: list[Path] = typer.Argument(..., help="playthrough scripts
     from xrstory.playthrough.console import ConversationPrinter
     from xrstory.playthrough.runner import PlaythroughRunner
     from xrstory.playthrough.script import PlaythroughSyntaxError, check_inputs, parse_playthrough
-    from xrstory.runtime.components import load_components
     from xrstory.runtime.config import SessionConfig
+    from xrstory.runtime.launch import load_for
     from xrstory.story import SceneError, load_scene
 
     console = Console()
@@ -46,18 +46,17 @@ def run(playthroughs: list[Path] = typer.Argument(..., help="playthrough scripts
         raise typer.Exit(2) from None
     failed = 0
     scene = next(iter(scenes.values()))
+    base_config = SessionConfig(scene_dir=scripts[0].scene_dir, adapter=adapter, base_model=base, remote_url=remote,
+                                eye_size=(w, h), realtime=not fast, player_id=player)
     with console.status("loading models…") as status:
-        components = load_components(scene, adapter=adapter, base_model=base,
-                                     progress=lambda m: status.update(m))
+        components = load_for(base_config, scene, progress=lambda m: status.update(m))
     console.print(f"models loaded ({', '.join(f'{k} {v:.1f}s' for k, v in components.load_s.items())})"
                   + (f"; adapter {components.adapter}" if components.adapter else "; base model, no adapter"))
     with components:
         for pt in scripts:
             scene = scenes[str(pt.scene_dir)]
             console.rule(f"{pt.name}: {pt.title}")
-            config = SessionConfig(scene_dir=pt.scene_dir, adapter=adapter, base_model=base, remote_url=remote,
-                                   eye_size=(w, h), realtime=not fast, player_id=player)
-            runner = PlaythroughRunner(components, config, report, on_event=ConversationPrinter(scene, console))
+            runner = PlaythroughRunner(components, base_config, report, on_event=ConversationPrinter(scene, console))
             result = runner.run(pt)
             if player is not None:  # the report holds the player's conversation: delete must find it
                 register_report(player, report / pt.name)

@@ -11,8 +11,6 @@ output passes before anything downstream (TTS, subtitles, ``story.apply``) sees 
   ``fallback_lines`` from the scene file, chosen deterministically from the output, so the
   same bad output gives the same line in a replayed session;
 - it never raises on model output; every replacement is logged on ``xrstory.mind.fallback``.
-
-Try it:  .venv/bin/python -m xrstory.mind.fallback scenes/lighthouse maren '{"say": "Aye'
 """
 
 from __future__ import annotations
@@ -20,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import sys
 import zlib
 from collections.abc import Sequence
 
@@ -186,19 +183,3 @@ def validate_reply(raw_json_text: str | None, allowed_triggers: Sequence[str], c
         log.info("reply of '%s': ignored extra keys %s", character.id, extra)
     triggers = _check_triggers(data.get("triggers"), allowed_triggers, character, max_triggers)
     return Reply(character=character.id, say=say, emotion=emotion, triggers=triggers)
-
-
-def _main(argv: list[str]) -> None:
-    from xrstory.story import Story, load_scene
-
-    if len(argv) != 3:
-        print("usage: python -m xrstory.mind.fallback SCENE_DIR CHARACTER RAW_OUTPUT", file=sys.stderr)
-        raise SystemExit(2)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    scene = load_scene(argv[0])
-    allowed = Story(scene).allowed_triggers(argv[1])
-    print(validate_reply(argv[2], allowed, scene.character(argv[1])))
-
-
-if __name__ == "__main__":
-    _main(sys.argv[1:])

@@ -14,8 +14,6 @@ not LoRA pairs (``adapter_files.read_adapter``), an adapter whose modules the ba
 or has in other shapes (``AdapterMismatchError``: PEFT alone would load an adapter whose names
 match nothing as the untouched base model), a model without a chat template
 (``chat_template.NoChatTemplateError``; ``ModelSpec.chat_template`` gives one).
-
-Run it:  .venv/bin/python -m xrstory.mind.loader [SOURCE] [--adapter DIR]
 """
 
 from __future__ import annotations
@@ -24,7 +22,6 @@ import hashlib
 import logging
 import os
 import shutil
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -316,17 +313,3 @@ def load_language_model(spec: ModelSpec | None = None) -> LanguageModel:
     return LanguageModel(model=model, tokenizer=tokenizer, device=device, dtype=str(dtype).removeprefix("torch."),
                          source=str(source), adapter=str(spec.adapter) if spec.adapter else None,
                          load_ms=(time.perf_counter() - t0) * 1000, notes=notes)
-
-
-def _main(argv: list[str]) -> None:
-    adapter = None
-    if "--adapter" in argv:
-        i = argv.index("--adapter")
-        adapter = argv[i + 1]
-        argv = argv[:i] + argv[i + 2:]
-    with load_language_model(ModelSpec(source=argv[0] if argv else None, adapter=adapter)) as lm:
-        print(f"{lm.source} on {lm.device} ({lm.dtype}) in {lm.load_ms:.0f} ms; " + "; ".join(lm.notes))
-
-
-if __name__ == "__main__":
-    _main(sys.argv[1:])

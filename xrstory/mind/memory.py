@@ -19,15 +19,12 @@ are not saved, they are recomputed in one batch on first use after loading.
 
 The embedder is a ``SentenceTransformer`` the caller loads once per process
 (``load_embedder()``) and passes in; nothing here keeps a global model.
-
-Try it:  HF_HUB_OFFLINE=1 .venv/bin/python -m xrstory.mind.memory "what is my name?"
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal, Protocol
@@ -282,18 +279,3 @@ class MemoryStore:
     @classmethod
     def load_from(cls, state: StoryState, embedder: Embedder, config: MemoryConfig | None = None) -> MemoryStore:
         return cls.from_state(state.memories, embedder, config)
-
-
-def _main(argv: list[str]) -> None:
-    query = " ".join(argv) or "what is my name?"
-    memory = CharacterMemory("maren", load_embedder())
-    for player, reply in [("Can you light the stove?", "Aye, friend. There."),
-                          ("My name is Ada.", "Ada. Good name for a storm."),
-                          ("Where is the oil?", "In the cellar, behind the oak door.")]:
-        memory.add(player, reply)
-    for r in memory.retrieve(query, k=3):
-        print(f"{r.score:.2f} {r.kind}: {r.text}")
-
-
-if __name__ == "__main__":
-    _main(sys.argv[1:])

@@ -21,15 +21,12 @@ Two checks, both configurable per scene (``scenes/<name>/moderation.toml``) and 
 ``moderate_turn`` wraps a mind's event stream (``ReplyStarted``/``Sentence``/``Reply``): the
 first refused sentence is never released; the turn ends with the character's fallback line
 (``Reply.fallback=True``), and the refusal is logged on ``xrstory.mind.moderation``.
-
-Try it:  .venv/bin/python -m xrstory.mind.moderation "f.u.c.k the lamp" "Aye, the lamp."
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import sys
 import tomllib
 import unicodedata
 from collections.abc import Iterable, Iterator
@@ -237,18 +234,3 @@ def moderate_turn(events: Iterable[object], moderator: Moderator, character: Cha
         close = getattr(it, "close", None)
         if close is not None:
             close()
-
-
-def _main(argv: list[str]) -> None:
-    if not argv:
-        print("usage: python -m xrstory.mind.moderation LINE [LINE...]", file=sys.stderr)
-        raise SystemExit(2)
-    moderator = Moderator()
-    for line in argv:
-        v = moderator.check(line)
-        score = f" score={v.score:.3f}" if v.score is not None else ""
-        print(f"{'ok     ' if v.allowed else 'REFUSED'} {line!r} {v.category} {v.reason}{score}")
-
-
-if __name__ == "__main__":
-    _main(sys.argv[1:])

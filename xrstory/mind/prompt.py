@@ -16,13 +16,10 @@ A token budget keeps the prompt bounded. Optional sections are dropped by priori
 conversation first, then the least relevant memories, then hints) and
 every drop is reported in ``PromptPlan.dropped``; essential sections are never cut: if they
 alone do not fit, ``PromptTooLong`` names them.
-
-Try it:  .venv/bin/python -m xrstory.mind.prompt scenes/lighthouse maren "Can you light the stove?"
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -281,21 +278,3 @@ def prompt_token_ids(tokenizer, prefix_text: str, suffix_text: str) -> tuple[lis
     pre = tokenizer(prefix_text, add_special_tokens=False)["input_ids"]
     suf = tokenizer(suffix_text, add_special_tokens=False)["input_ids"]
     return list(pre), list(suf)
-
-
-def _main(argv: list[str]) -> None:
-    from xrstory.story import load_scene
-
-    if len(argv) != 3:
-        print("usage: python -m xrstory.mind.prompt SCENE_DIR CHARACTER TEXT", file=sys.stderr)
-        raise SystemExit(2)
-    scene = load_scene(argv[0])
-    story = Story(scene)
-    plan = plan_prompt(scene, story.state, argv[1], argv[2])
-    for m in plan.messages:
-        print(f"--- {m['role']}\n{m['content']}")
-    print(f"--- allowed: {plan.allowed_triggers}  dropped: {plan.dropped}  ~{plan.tokens} tokens")
-
-
-if __name__ == "__main__":
-    _main(sys.argv[1:])

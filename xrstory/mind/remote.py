@@ -11,14 +11,13 @@ in-character line) and, when a ``Moderator`` is given, through ``moderation.mode
 network and HTTP errors also end in the character's fallback line. ``respond`` never raises
 for anything the server does.
 
-Try it (with a server running, e.g. ``xrstory serve --port 8000``):
-  .venv/bin/python -m xrstory.mind.remote http://127.0.0.1:8000/v1 scenes/lighthouse maren "Light the stove?"
+Use it with a server running (e.g. ``xrstory serve --port 8000``):
+``xrstory play scenes/lighthouse --remote http://127.0.0.1:8000/v1`` (or ``xrstory run --remote``).
 """
 
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -215,20 +214,3 @@ class RemoteMind:
             log.warning("could not read say from the streamed reply (%s); no more sentences", exc)
             say.feed = lambda _piece: []  # this stream is unreadable; validate_reply judges the text
             return []
-
-
-def _main(argv: list[str]) -> None:
-    from xrstory.story import load_scene
-
-    if len(argv) != 4:
-        print("usage: python -m xrstory.mind.remote BASE_URL SCENE_DIR CHARACTER TEXT", file=sys.stderr)
-        raise SystemExit(2)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    scene = load_scene(argv[1])
-    with RemoteMind(RemoteConfig(base_url=argv[0]), scene, Moderator.for_scene(scene.folder)) as mind:
-        for ev in mind.respond(Story(scene), argv[2], argv[3]):
-            print(ev)
-
-
-if __name__ == "__main__":
-    _main(sys.argv[1:])

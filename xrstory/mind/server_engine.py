@@ -10,8 +10,6 @@ Interface (what ``server.py`` needs, so another engine can stand in):
 ``on_token(text)`` called with each decoded piece as soon as it is complete UTF-8.
 
 Not thread-safe: the server serialises requests with a lock (one model, one KV cache).
-
-Try it:  .venv/bin/python -m xrstory.mind.server_engine "Say hello as a lighthouse keeper."
 """
 
 from __future__ import annotations
@@ -20,7 +18,6 @@ import codecs
 import inspect
 import json
 import logging
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -176,21 +173,3 @@ class LocalJsonEngine:
         return Generation(text="".join(pieces), finish_reason=finish, prompt_tokens=len(prompt),
                           completion_tokens=generated, prefill_ms=prefill_ms,
                           total_ms=(time.perf_counter() - t0) * 1000)
-
-
-def _main(argv: list[str]) -> None:
-    from xrstory.mind.loader import load_language_model
-    from xrstory.mind.schema import reply_schema
-
-    with load_language_model() as lm:
-        engine = LocalJsonEngine(lm)
-        print(f"loaded in {lm.load_ms:.0f} ms, grammar warm-up {engine.warm_up_ms:.0f} ms")
-        messages = [{"role": "user", "content": " ".join(argv) or "Say hello as a lighthouse keeper."}]
-        gen = engine.generate_json(messages, reply_schema(["light_stove"]), 96,
-                                   lambda t: print(t, end="", flush=True))
-        print(f"\n{gen.finish_reason}: {gen.completion_tokens} tokens in {gen.total_ms:.0f} ms "
-              f"(prefill {gen.prompt_tokens} tokens {gen.prefill_ms:.0f} ms)")
-
-
-if __name__ == "__main__":
-    _main(sys.argv[1:])

@@ -1,61 +1,14 @@
 """What a playthrough produced: per-turn records, failures, frame times, captures.
 
 Plain dataclasses, written to ``metrics.json`` and ``transcript.jsonl`` and read by the report.
+The per-turn record and the capture are the session's own (``runtime.records``).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
-
-@dataclass
-class TurnRecord:
-    """One exchange: the player's line and the character's reply, with stage timestamps
-    (``time.monotonic()`` seconds; None where a stage did not happen, e.g. typed input)."""
-
-    turn: int
-    step_line: int
-    player_text: str  # what the script said
-    heard_text: str = ""  # what ASR heard (== player_text for typed input)
-    character: str = ""
-    say: str = ""
-    emotion: str = ""
-    triggers: list[str] = field(default_factory=list)
-    fired: list[str] = field(default_factory=list)
-    refused: dict[str, str] = field(default_factory=dict)
-    fallback: bool = False
-    moderated: bool = False
-    interrupted: bool = False
-    spoken: bool = True  # False for typed input
-    t_speech_end: float | None = None
-    t_heard: float | None = None
-    t_first_token: float | None = None
-    t_first_sentence: float | None = None
-    t_first_audio: float | None = None
-    t_reply_done: float | None = None
-    capture: str | None = None  # frame PNG captured at the reply
-
-    def stage_ms(self) -> dict[str, float | None]:
-        """Latency of each stage, ms, measured from the end of the player's speech (or the
-        moment typed text was submitted)."""
-        start = self.t_speech_end if self.t_speech_end is not None else self.t_heard
-
-        def ms(a, b):
-            return None if a is None or b is None else round((b - a) * 1000.0, 1)
-
-        return {
-            "asr_ms": ms(self.t_speech_end, self.t_heard),
-            "first_token_ms": ms(self.t_heard, self.t_first_token),
-            "first_sentence_ms": ms(self.t_first_token, self.t_first_sentence),
-            "tts_ms": ms(self.t_first_sentence, self.t_first_audio),
-            "voice_to_voice_ms": ms(start, self.t_first_audio),
-            "reply_total_ms": ms(self.t_heard, self.t_reply_done),
-        }
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d.update(self.stage_ms())
-        return d
+from xrstory.runtime.records import Capture, TurnRecord
 
 
 @dataclass
@@ -67,13 +20,6 @@ class Failure:
 
     def __str__(self) -> str:
         return f"line {self.step_line}: {self.step_text}\n    expected: {self.expected}\n    actual:   {self.actual}"
-
-
-@dataclass
-class Capture:
-    t: float  # seconds since the session started
-    label: str
-    path: str
 
 
 @dataclass
@@ -95,3 +41,6 @@ class PlaythroughResult:
     @property
     def passed(self) -> bool:
         return not self.failures
+
+
+__all__ = ["Capture", "Failure", "PlaythroughResult", "TurnRecord"]

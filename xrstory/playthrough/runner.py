@@ -2,7 +2,8 @@
 
 The script drives the session from inside the frame loop: ``_drive`` is a generator resumed
 once per frame, so waiting for a reply is just "yield until the turn is complete" — the
-frame loop keeps rendering, listening and mixing meanwhile.
+frame loop keeps rendering, listening and mixing meanwhile. The display, the session and the
+loop are the ones ``xrstory play`` uses (``runtime.launch``).
 """
 
 from __future__ import annotations
@@ -14,20 +15,23 @@ from pathlib import Path
 
 import numpy as np
 
+from xrstory.playthrough.console import ExpectationFailed
 from xrstory.playthrough.expect import check_expectation
 from xrstory.playthrough.results import Failure, PlaythroughResult
 from xrstory.playthrough.script import Playthrough, Step
+from xrstory.runtime import events as ev
 from xrstory.runtime.config import SessionConfig
+from xrstory.runtime.launch import drive, open_display
 from xrstory.story import load_scene, load_state
-
-EAR_RATE = 16_000
+from xrstory.voice.events import EAR_RATE
+from xrstory.voice.mixer import MIX_RATE
 
 
 class PlaythroughRunner:
     """Runs scripts on shared, already loaded components (model, Whisper, VAD, TTS, embedder)."""
 
     def __init__(self, components, config: SessionConfig, report_dir: Path | None = None,
-                 on_event: Callable[[dict], None] | None = None):
+                 on_event: Callable[[ev.Event, float], None] | None = None):
         self.components = components
         self.config = config
         self.report_dir = report_dir
@@ -44,12 +48,11 @@ class PlaythroughRunner:
 
     def run(self, pt: Playthrough) -> PlaythroughResult:
         from xrstory.runtime.session import Session
-        from xrstory.xr.headless import HeadlessConfig, HeadlessDisplay
 
         t0 = time.perf_counter()
-        scene = load_scene(pt.scene_dir)
+        config = replace(self.config, scene_dir=pt.scene_dir, display="headless")
+        scene = load_scene(config.scene_dir)
         state = None
-        config = replace(self.config, scene_dir=pt.scene_dir)
         for step in pt.steps:
             if step.kind == "start":
                 state = load_state(step.args["save"])
@@ -68,38 +71,27 @@ class PlaythroughRunner:
         if out:
             out.mkdir(parents=True, exist_ok=True)
         result = PlaythroughResult(pt.name, pt.title, str(pt.path), str(pt.scene_dir))
-        viewpoint = scene.viewpoint("player") if any(v.id == "player" for v in scene.viewpoints) else scene.viewpoint()
-        from xrstory.render.view import Pose
+        display = open_display(config, scene)
+        try:
+            with Session(config, self.components, scene, state, display=display, on_event=self.on_event,
+                         capture_dir=out) as session:
+                driver = self._drive(pt, session, display, audio, result)
+                drive(display, session, lambda frame: next(driver, True) is True)
+                result.turns = session.ledger.ordered()
+                result.events = session.events
+                result.frame_ms_idle, result.frame_ms_busy = session.frame_times()
+                result.captures = session.captures
+                result.ended = session.story.state.ended
+                if out and config.keep_audio:
+                    from xrstory.voice.audio import write_wav
 
-        display_cfg = HeadlessConfig(eye_size=config.eye_size, stereo=config.stereo, fps=EAR_RATE / 512,
-                                     pace=config.realtime, start=Pose.look_at(viewpoint.position, viewpoint.look_at))
-        with HeadlessDisplay(display_cfg) as display, \
-                Session(config, self.components, scene, state, display=display, on_event=self.on_event,
-                        capture_dir=out) as session:
-            driver = self._drive(pt, session, display, audio, result)
-            frames = display.frames()
-            try:
-                for frame in frames:
-                    session.tick(frame)
-                    try:
-                        next(driver)
-                    except StopIteration:
-                        break
-            finally:
-                frames.close()  # end the last frame while the GL context still exists
-            result.turns = session.ledger.ordered()
-            result.events = session.events
-            result.frame_ms_idle, result.frame_ms_busy = session.frame_times()
-            result.captures = session.captures
-            result.ended = session.story.state.ended
-            if out and config.keep_audio:
-                from xrstory.voice.audio import write_wav
+                    result.audio_path = str(write_wav(out / "session.wav", session.mix(), MIX_RATE))
+                if out:
+                    from xrstory.story import save_state
 
-                result.audio_path = str(write_wav(out / "session.wav", session.mix(), 48_000))
-            if out:
-                from xrstory.story import save_state
-
-                save_state(session.story.state, out / "final_state.json")
+                    save_state(session.story.state, out / "final_state.json")
+        finally:
+            display.__exit__(None, None, None)
         result.seconds = time.perf_counter() - t0
         if out:
             from xrstory.playthrough.report import write_report
@@ -145,7 +137,7 @@ class PlaythroughRunner:
                 display.press()
                 for _ in range(3):  # the press is delivered with a coming frame; let it land
                     yield
-                while session.speech.busy or session.mixer.busy:
+                while session.mouth.busy or session.mixer.busy:
                     yield
             elif step.kind == "wait":
                 t_end = session.time + step.args["seconds"]
@@ -155,15 +147,12 @@ class PlaythroughRunner:
                 failure = check_expectation(step, session.story, session.ledger.latest(), session.ledger.ordered())
                 if failure is not None:
                     result.failures.append(failure)
-                    if self.on_event:
-                        self.on_event({"event": "ExpectationFailed", "scene_time": session.time,
-                                       "line": step.line, "text": step.text,
-                                       "expected": failure.expected, "actual": failure.actual})
+                    session.transcript.emit(ExpectationFailed(step.line, step.text, failure.expected, failure.actual))
 
     def _look(self, session, display, target: str | None, point) -> Iterator[None]:
         if target is not None:
             try:
-                point = session.renderer.anchor(target)
+                point = session.stage.renderer.anchor(target)
             except KeyError:
                 raise ValueError(f"look: unknown prop or character '{target}'") from None
         display.look_at(tuple(float(v) for v in point), 0.0)
@@ -189,8 +178,8 @@ class PlaythroughRunner:
                 # queues 1.5 s of scene time to deliver, then call it unheard
                 quiet_since = session.time if quiet_since is None else quiet_since
                 if session.time - quiet_since > 1.5:
-                    rejected = [e for e in session.events if e.get("event") == "Rejected"]
-                    why = f"rejected: {rejected[-1]['reason']}" if rejected else "no speech detected"
+                    rejected = [e for e in session.transcript.items if isinstance(e, ev.SpeechRejected)]
+                    why = f"rejected: {rejected[-1].reason}" if rejected else "no speech detected"
                     result.failures.append(Failure(step.line, step.text, "the player's line heard", why))
                     return
             else:

@@ -5,13 +5,10 @@ glyph is rendered at ``pixel_size`` with freetype, thresholded, and turned into 
 distance field with an exact separable squared-distance transform in numpy (no scipy: the
 render layer must run inside a minimal root). Value 0.5 is the outline, 1 is ``spread``
 pixels inside, 0 is ``spread`` pixels outside, so text stays sharp at any size in 3D.
-
-Run ``python -m xrstory.render.font OUT.png`` to write the atlas and look at it.
 """
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -133,12 +130,3 @@ def build_atlas(font_path: str | Path = DEFAULT_FONT, pixel_size: int = 48, spre
     return FontAtlas(image=sdf, glyphs=glyphs, line_height=size.height / 64.0 / pixel_size,
                      ascender=size.ascender / 64.0 / pixel_size, spread_px=spread, pixel_size=pixel_size,
                      kerning=kerning)
-
-
-if __name__ == "__main__":
-    from PIL import Image
-
-    atlas = build_atlas()
-    Image.fromarray(atlas.image).save(sys.argv[1] if len(sys.argv) > 1 else "font_atlas.png")
-    print(f"{len(atlas.glyphs)} glyphs, atlas {atlas.image.shape[1]}x{atlas.image.shape[0]}, "
-          f"{len(atlas.kerning)} kerning pairs")

@@ -5,14 +5,11 @@ colour rgb (linear, multiplied with the instance's base colour) and ``(m,) uint3
 indices, counter-clockwise front faces. Unit primitives are centred on the origin and one
 metre across (sphere/cylinder/cone radius 0.5, height 1; the plane lies in XZ facing +Y), so a
 prop's ``scale`` is its size in metres. No GL here: ``gpu.py`` uploads these.
-
-Run ``python -m xrstory.render.mesh FILE.glb`` to print a glTF file's vertex and triangle counts.
 """
 
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -213,9 +210,3 @@ def load_gltf(path: str | Path) -> MeshData:
         offset += len(p.vertices)
     v = np.concatenate(verts)
     return MeshData(v, np.concatenate(idxs).astype(np.uint32), v[:, :3].min(0), v[:, :3].max(0))
-
-
-if __name__ == "__main__":
-    m = load_gltf(sys.argv[1])
-    print(f"{sys.argv[1]}: {len(m.vertices)} vertices, {len(m.indices) // 3} triangles, "
-          f"bounds {m.bounds_min} .. {m.bounds_max} m")

@@ -3,14 +3,12 @@
 A compile or link error is raised as ``ShaderError`` naming the shader file and line, e.g.
 ``shaders/scene.frag:42: error: 'foo' undeclared``, whatever the driver's own format.
 
-Run ``python -m xrstory.render.shaders`` to compile every shader in the folder on a headless
 EGL context and print the result.
 """
 
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 DEFAULT_SHADERS_DIR = Path(__file__).resolve().parents[2] / "shaders"
@@ -79,19 +77,3 @@ def load_program(ctx, name: str, shaders_dir: str | Path | None = None):
 def available(shaders_dir: str | Path | None = None) -> list[str]:
     folder = Path(shaders_dir) if shaders_dir else DEFAULT_SHADERS_DIR
     return sorted(p.stem for p in folder.glob("*.vert") if (folder / f"{p.stem}.frag").is_file())
-
-
-if __name__ == "__main__":
-    import moderngl
-
-    ctx = moderngl.create_standalone_context(backend="egl", require=330)
-    ok = True
-    for shader in available(sys.argv[1] if len(sys.argv) > 1 else None):
-        try:
-            load_program(ctx, shader, sys.argv[1] if len(sys.argv) > 1 else None)
-            print(f"ok     {shader}")
-        except ShaderError as e:
-            ok = False
-            print(f"error  {e}")
-    ctx.release()
-    sys.exit(0 if ok else 1)

@@ -1,4 +1,11 @@
-"""Session configuration: one dataclass, built by the CLI or a playthrough; no global settings."""
+"""Session configuration: one dataclass, built by the CLI or a playthrough; no global settings.
+
+Every field is read: ``scene_dir`` by the playthrough runner and ``xrstory play`` (the scene they
+load), ``adapter``/``base_model``/``chat_template``/``threads`` by ``launch.load_for``, ``display``/``eye_size``/
+``stereo``/``realtime`` by ``launch.open_display``, ``seed``/``max_new_tokens``/``remote_url`` by
+``session.make_mind``, ``echo_gain``/``keep_audio``/``worker_nice`` by the session, ``player_id``/
+``data_dir``/``pacing`` by ``session.make_director``, ``max_turn_s`` by the playthrough runner.
+"""
 
 from __future__ import annotations
 
@@ -14,19 +21,20 @@ class SessionConfig:
     scene_dir: Path
     adapter: str | None = None  # None: the scene's adapter when its folder exists, else the base model
     base_model: str | None = None  # None: the default GGUF; else an HF id/folder or a .gguf file
+    chat_template: Path | None = None  # a Jinja file for a model whose GGUF carries no template
     remote_url: str | None = None  # an OpenAI-compatible server instead of the local model
-    display: Literal["headless", "openxr"] = "headless"
+    display: Literal["headless", "openxr", "auto"] = "headless"  # auto: launch.resolve_display
     eye_size: tuple[int, int] = (256, 256)
     stereo: bool = True
     realtime: bool = True  # pace the frame loop to wall-clock time (honest latencies)
-    seed: int = 0  # 0: greedy decoding
+    seed: int = 0  # 0: greedy decoding; N > 0: sampled (temperature 0.7, top-p 0.9) with seed N, reproducibly
     echo_gain: float = 0.3  # headless: how much of the characters' audio leaks into the microphone
     max_turn_s: float = 120.0  # wall seconds to wait for a reply before a turn counts as failed
     max_new_tokens: int = 96
     player_id: str | None = None  # with a player id the director keeps a profile in data_dir
     data_dir: Path | None = None
     keep_audio: bool = True  # write the session's stereo mix (headless) to the report
-    threads: int | None = None  # torch threads for the model worker (None: torch's default)
+    threads: int | None = None  # model threads (None: the engine's default)
     worker_nice: int = 10  # how far below the frame loop Whisper, the model and TTS are scheduled (0: same)
     # when the director nudges a stalling player (silence_nudge_s: seconds of silence, default 30)
     pacing: PacingConfig = field(default_factory=PacingConfig)

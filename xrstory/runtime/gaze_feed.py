@@ -4,8 +4,8 @@ Each frame the session hands the frame's head pose to ``GazeFeed.update``: one r
 against the scene's gaze targets (``director.gaze.GazeTracker``, a few small numpy arrays for
 a dozen targets). Every ``period_s`` seconds of frame time, and before each turn (so the
 director's hints for that turn already know what the player looked at), ``flush`` takes the
-accumulated dwell and queues ``director.on_gaze(dwell)`` on the brain worker, the one thread
-that owns the director. The dict handed over is the tracker's own, swapped out by ``take``:
+accumulated dwell and tells the brain worker (``GazeDwell``, a director inbox message), the one
+thread that owns the director. The dict handed over is the tracker's own, swapped out by ``take``:
 after the hand-over only the brain thread holds it.
 
 Used by ``runtime.session.Session``; tested in ``tests/test_runtime_gaze.py``.
@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from xrstory.director.gaze import GazeTracker, scene_targets
+from xrstory.runtime.brain import GazeDwell
 from xrstory.story.scene import Scene
 
 
@@ -33,13 +34,12 @@ class GazeFeedConfig:
 
 class GazeFeed:
     """Frame-loop side: ``update`` per frame, ``flush`` before a turn. ``brain`` is the
-    ``BrainWorker`` (anything with ``call(fn)`` that runs ``fn`` on the director's thread)."""
+    ``BrainWorker`` (anything with ``tell(note)`` that hands ``note`` to the director's thread)."""
 
-    def __init__(self, scene: Scene, brain, director, config: GazeFeedConfig | None = None):
+    def __init__(self, scene: Scene, brain, config: GazeFeedConfig | None = None):
         self.config = config or GazeFeedConfig()
         self.tracker = GazeTracker(scene_targets(scene), min_angle_deg=self.config.min_angle_deg)
         self.brain = brain
-        self.director = director
         self.looking_at: str | None = None  # target id of the last frame ("prop.lamp"), or None
         self._since_flush = 0.0  # frame-time seconds since the last hand-over
 
@@ -56,6 +56,5 @@ class GazeFeed:
         self._since_flush = 0.0
         dwell = self.tracker.take()
         if dwell:
-            director = self.director
-            self.brain.call(lambda: director.on_gaze(dwell))
+            self.brain.tell(GazeDwell(dwell))
         return dwell

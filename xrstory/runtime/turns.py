@@ -7,7 +7,7 @@ has no voice-to-voice figure (its model timings are in the ``MindTimings`` event
 
 from __future__ import annotations
 
-from xrstory.playthrough.results import TurnRecord
+from xrstory.runtime.records import TurnRecord
 
 NUDGE_PREFIX = "(nudge: "  # player_text of a nudge turn: "(nudge: <director's reason>)"
 NUDGE_STAND_IN = "(The player says nothing for a while.)"  # the model's "player line" in a nudge turn

@@ -5,15 +5,12 @@ build for that state (``mind.prompt.build_messages``, including the triggers all
 moment) and the canonical reply JSON as the target. Lines are checked first; every problem is
 reported with the file and line. Splits are by conversation, with a fixed seed, so no
 conversation leaks between train, validation and test.
-
-Try it:  .venv/bin/python -m xrstory.train.dataset scenes/lighthouse
 """
 
 from __future__ import annotations
 
 import json
 import random
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -201,23 +198,3 @@ def load_splits(scene: Scene, seed: int = 1234, transcripts: list[Path] | tuple 
     for t in transcripts:
         lines += read_transcript(Path(t))[0]
     return split_examples(render_lines(scene, lines), seed=seed)
-
-
-def _main(argv: list[str]) -> None:
-    from xrstory.story import load_scene
-
-    scene = load_scene(argv[0])
-    try:
-        splits = load_splits(scene)
-    except DatasetError as exc:
-        print(exc, file=sys.stderr)
-        raise SystemExit(2) from None
-    print(splits.sizes())
-    ex = splits.train[0]
-    for m in ex.messages:
-        print(f"--- {m['role']}\n{m['content']}")
-    print(f"--- target\n{ex.target}")
-
-
-if __name__ == "__main__":
-    _main(sys.argv[1:])

@@ -7,15 +7,12 @@ reply, either a full ``StoryState`` dump or the corpus form ``{beat, flags, prop
 Turns without a snapshot cannot be rendered in the runtime's prompt format (the allowed
 triggers depend on the state), so they are skipped with a warning. Other event lines are
 ignored. The resulting lines go through the same checks as ``dialogue.jsonl``.
-
-Try it:  .venv/bin/python -m xrstory.train.transcripts reports/run1/transcript.jsonl
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import sys
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -78,15 +75,3 @@ def read_transcript(path: Path) -> tuple[list[tuple[str, DialogueLine]], list[st
     for w in warnings:
         log.warning("%s", w)
     return out, warnings
-
-
-def _main(argv: list[str]) -> None:
-    for p in argv:
-        lines, warnings = read_transcript(Path(p))
-        print(f"{p}: {len(lines)} usable turns, {len(warnings)} skipped")
-        for w in warnings:
-            print("  " + w)
-
-
-if __name__ == "__main__":
-    _main(sys.argv[1:])

@@ -6,14 +6,11 @@ Guards, in order: an energy gate before decoding (quiet audio is never sent to W
 decoded segment the no-speech probability together with the mean log-probability, the gzip
 compression ratio (repetition loops), and a list of phrases Whisper is known to invent on
 non-speech when they come with weak evidence.
-
-Run: ``python -m xrstory.voice.asr FILE`` prints the transcript of an audio file.
 """
 
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -222,9 +219,3 @@ def load_asr(model: str | Path | None = None, backend: str = "auto", device: str
             raise ValueError("the openai-whisper backend needs a model name or .pt file")
         return OpenAIWhisperASR(model, device=device, config=config)
     raise ValueError(f"unknown ASR backend '{backend}' (faster-whisper, openai-whisper, auto)")
-
-
-if __name__ == "__main__":
-    from xrstory.voice.audio import read_audio
-
-    print(load_asr().transcribe(read_audio(sys.argv[1])))

@@ -1,12 +1,9 @@
 """Audio files and sample-rate conversion: read any WAV/FLAC/OGG (any rate, any channel count)
 into mono float32 at the rate we need, with a real resampler (soxr), and clear errors.
-
-Run: ``python -m xrstory.voice.audio FILE`` prints what the file holds.
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -103,8 +100,3 @@ def rms_db(x: np.ndarray) -> float:
     if x.size == 0:
         return -120.0
     return float(20 * np.log10(max(np.sqrt(np.mean(np.square(x, dtype=np.float64))), 1e-6)))
-
-
-if __name__ == "__main__":
-    info = sf.info(sys.argv[1])
-    print(info)

@@ -2,18 +2,16 @@
 or read from ``assets/sounds/<name>.wav`` when an author provides one.
 
 The demo scene names: crackle, pour, creak, thud, whoosh, static, flare, horn, bell.
-Run: ``python -m xrstory.voice.cues assets/sounds`` writes every synthesised cue as a WAV.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from xrstory.voice.audio import read_audio, write_wav
+from xrstory.voice.audio import read_audio
 
 
 def _t(seconds: float, rate: int) -> np.ndarray:
@@ -120,9 +118,3 @@ def load_cue(name: str, rate: int, sounds_dir: str | Path | None = None) -> np.n
     rng = np.random.default_rng(sum(map(ord, name)))
     x = np.asarray(CUES[name](rate, rng), np.float32)
     return x / max(1.0, float(np.abs(x).max()) / 0.9)
-
-
-if __name__ == "__main__":
-    out = Path(sys.argv[1] if len(sys.argv) > 1 else "assets/sounds")
-    for cue in CUES:
-        print(write_wav(out / f"{cue}.wav", load_cue(cue, 48_000), 48_000))

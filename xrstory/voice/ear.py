@@ -6,15 +6,15 @@ the same chunk; transcription happens on a worker thread that posts PartialTrans
 ``ear.events`` (a ``queue.Queue`` the runtime drains each frame, never blocking).
 
 Modes: hands-free (the VAD decides) and push-to-talk (``ear.push_to_talk(True/False)`` brackets
-the utterance; the VAD is bypassed).
+the utterance; the VAD is bypassed and the microphone is gated: only audio while the button is held
+is heard). A press switches the ear to push-to-talk for good (the player chose it).
 
-Run: ``python -m xrstory.voice.ear FILE`` streams a file through the pipeline and prints events.
+Driven by ``voice.duplex.Duplex`` in a session; ``xrstory hear FILE`` runs it on a file.
 """
 
 from __future__ import annotations
 
 import queue
-import sys
 import threading
 import time
 from collections import deque
@@ -62,7 +62,7 @@ class Ear:
         self._worker = threading.Thread(target=self._work, name="ear-asr", daemon=True)
         self._utterance = 0
         self._partial_due = 0
-        self._spoken: deque[tuple[int, str]] = deque(maxlen=32)  # (frame it ended, text) of characters
+        self._spoken: dict[object, tuple[int, str]] = {}  # key -> (frame last heard playing, text)
         self._ptt_on = False
         self._ptt_audio: list[np.ndarray] = []
         self._ptt_start = 0
@@ -107,11 +107,22 @@ class Ear:
             return self._idle.wait_for(lambda: self._pending == 0, timeout)
 
     # ---- inputs -----------------------------------------------------------------------------
-    def note_spoken(self, text: str, frame: int) -> None:
-        """A character said ``text`` (ending near ``frame``): its words count as echo for a while."""
-        self._spoken.append((frame, text))
+    def note_spoken(self, text: str, frame: int, key: object = None) -> None:
+        """A character says or said ``text`` (still playing, or ending, at ``frame``): its words count
+        as echo until ``echo_window_s`` after it. A ``key`` (the mixer's line id) replaces that line's
+        earlier note, so a line noted every chunk while it plays keeps one entry that stays fresh."""
+        self._spoken[key if key is not None else ("text", frame, text)] = (frame, text)
+        while len(self._spoken) > 32:
+            self._spoken.pop(next(iter(self._spoken)))
 
     def push_to_talk(self, pressed: bool, frame: int) -> list[VoiceEvent]:
+        """The talk button went down (``pressed``) or up at ``frame``: gates the microphone."""
+        if not self.config.push_to_talk:
+            from dataclasses import replace
+
+            self.config = replace(self.config, push_to_talk=True)
+            if self.segmenter.in_speech:
+                self.segmenter.flush()  # hands-free speech in progress is dropped: the button rules now
         now = time.monotonic()
         out: list[VoiceEvent] = []
         if pressed and not self._ptt_on:
@@ -235,7 +246,8 @@ class Ear:
         if tr.empty:
             self.events.put(Rejected(t_done, ended.frame, "; ".join(tr.dropped) or "no words", "", ended.utterance))
             return
-        recent = [text for f, text in self._spoken if ended.start_frame - f < self.config.echo_window_s * EAR_RATE]
+        recent = [text for f, text in list(self._spoken.values())
+                  if ended.start_frame - f < self.config.echo_window_s * EAR_RATE]
         overlap = echo_overlap(tr.text, recent)
         if recent and overlap >= self.config.echo_overlap_reject:
             self.events.put(Rejected(t_done, ended.frame, f"echo of a character ({overlap:.0%} of words)",
@@ -255,14 +267,3 @@ def drain(q: queue.Queue) -> list[VoiceEvent]:
         except queue.Empty:
             return out
 
-
-if __name__ == "__main__":
-    from xrstory.voice.asr import load_asr
-    from xrstory.voice.sources import FileSource
-    from xrstory.voice.vad import load_silero
-
-    with Ear(load_asr(), load_silero()) as ear:
-        ear.listen(FileSource(sys.argv[1]).chunks())
-        ear.wait_idle()
-        for ev in drain(ear.events):
-            print(ev)

@@ -7,15 +7,12 @@ espeak driver loads, in synchronous mode, where ``espeak_Synth`` returns after e
 
 libespeak-ng keeps one global synthesiser per process, so every call goes through ``_LIB_LOCK``
 (a lock around a native singleton, not a settings singleton).
-
-Run: ``python -m xrstory.voice.espeak "Hello friend."`` prints phoneme timings.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import sys
 import threading
 from dataclasses import dataclass
 
@@ -186,11 +183,3 @@ class EspeakLibrary:
             elif typ == EV_PHONEME and ph.strip():
                 phonemes.append(Mark("phoneme", ms / 1000, ph.strip()))
         return Synthesis(audio, self.rate, tuple(words), tuple(phonemes))
-
-
-if __name__ == "__main__":
-    with EspeakLibrary() as lib:
-        s = lib.synth(" ".join(sys.argv[1:]) or "Hello friend.")
-        print(f"{len(s.audio) / s.rate:.2f} s at {s.rate} Hz")
-        print([(w.text, round(w.start_s, 3)) for w in s.words])
-        print([(p.text, round(p.start_s, 3)) for p in s.phonemes])

@@ -72,36 +72,40 @@ class Rejected(VoiceEvent):
     utterance: int = 0
 
 
-# ---- speaking (Mouth) ------------------------------------------------------------------------
+# ---- speaking (Mixer, at the audio time the samples play) ------------------------------------
 
 @dataclass(frozen=True)
-class SpeakingStarted(VoiceEvent):
+class LineEvent(VoiceEvent):
+    """Something about one line a character speaks. ``turn``: the tag the line was made with
+    (``Mouth.begin_line(..., turn=)``; the runtime's turn number), so no caller maps ids back."""
+
     character: str = ""
-    text: str = ""
-    line: int = 0  # id of the line (one per Mouth.say call)
+    line: int = 0  # id of the line (one per Mouth.begin_line / say call)
+    turn: int = 0
 
 
 @dataclass(frozen=True)
-class SpeakingLevel(VoiceEvent):
+class SpeakingStarted(LineEvent):
+    text: str = ""  # the line's text so far (streamed lines grow)
+
+
+@dataclass(frozen=True)
+class SpeakingLevel(LineEvent):
     """Envelope of a character's voice for lip/glow: rms 0..1 and the current viseme, if known."""
 
-    character: str = ""
     level: float = 0.0
     viseme: str = ""
 
 
 @dataclass(frozen=True)
-class SpeakingDone(VoiceEvent):
-    character: str = ""
-    line: int = 0
+class SpeakingDone(LineEvent):
+    text: str = ""  # the whole line, as played
 
 
 @dataclass(frozen=True)
-class SpeakingInterrupted(VoiceEvent):
+class SpeakingInterrupted(LineEvent):
     """The player barged in. ``words_spoken``: the part of the line the player actually heard."""
 
-    character: str = ""
-    line: int = 0
     words_spoken: str = ""
     words_unspoken: str = ""
 

@@ -49,6 +49,7 @@ class _Line:
     finished: bool = False  # no more sentences will come
     started: bool = False
     stopping: int = -1  # samples of fade left; -1 = not stopping
+    turn: int = 0  # the caller's tag (the runtime's turn number), carried by every speaking event
 
 
 @dataclass
@@ -77,9 +78,9 @@ class Mixer:
         self._bed_pos = 0
 
     # ---- called by the Mouth / runtime (any thread) -----------------------------------------
-    def add_line(self, character: str, text: str, position: Vec3) -> int:
+    def add_line(self, character: str, text: str, position: Vec3, turn: int = 0) -> int:
         with self._lock:
-            line = _Line(next(self._ids), character, text, tuple(position), Spatializer(self.rate))
+            line = _Line(next(self._ids), character, text, tuple(position), Spatializer(self.rate), turn=turn)
             self._lines[line.id] = line
             return line.id
 
@@ -126,7 +127,14 @@ class Mixer:
             self._cues.append(_OneShot(name, clip, position, Spatializer(self.rate)))
 
     def set_listener(self, listener: Listener) -> None:
+        """Where the player's head is now (the duplex loop calls it every frame)."""
         self.listener = listener
+
+    def texts(self) -> dict[int, str]:
+        """Line id -> text of every line that has started playing and is not stopped (the
+        duplex loop notes them for the ear's echo check while they play)."""
+        with self._lock:
+            return {ln.id: ln.text for ln in self._lines.values() if ln.started and ln.stopping < 0}
 
     def set_position(self, character: str, position: Vec3) -> None:
         with self._lock:
@@ -164,10 +172,10 @@ class Mixer:
                 if ln.stopping == 0:
                     spoken = [w for t, w in ln.words if t < ln.played / self.rate]
                     unspoken_words = ln.text.split()[len(spoken):]
-                    events.append(SpeakingInterrupted(now, frame + int(n * to16), ln.character, ln.id,
+                    events.append(SpeakingInterrupted(now, frame + int(n * to16), ln.character, ln.id, ln.turn,
                                                       " ".join(spoken), " ".join(unspoken_words)))
                 else:
-                    events.append(SpeakingDone(now, frame + int(n * to16), ln.character, ln.id))
+                    events.append(SpeakingDone(now, frame + int(n * to16), ln.character, ln.id, ln.turn, ln.text))
             for cue in list(self._cues):
                 if cue.played == 0:
                     events.append(CuePlayed(now, frame, cue.name))
@@ -207,11 +215,11 @@ class Mixer:
             line.stopping = max(0, line.stopping - n)
         if not line.started and take:
             line.started = True
-            events.append(SpeakingStarted(now, frame, line.character, line.text, line.id))
+            events.append(SpeakingStarted(now, frame, line.character, line.id, line.turn, line.text))
         line.played += take
         g = ear_gains(line.position, self.listener, self.params)
         out += line.spatializer.process(mono, g)
         t_line = line.played / self.rate
         vis = next((v for t, v in reversed(line.visemes) if t <= t_line), "")
         level = float(np.sqrt(np.mean(mono[:take] ** 2))) if take else 0.0
-        events.append(SpeakingLevel(now, frame, line.character, min(1.0, level * 4), vis))
+        events.append(SpeakingLevel(now, frame, line.character, line.id, line.turn, min(1.0, level * 4), vis))

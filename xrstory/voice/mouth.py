@@ -3,16 +3,16 @@
 ``Mouth.say(character, text, voice, position)`` returns at once with a line id; a worker thread
 synthesises sentence by sentence and hands each to the mixer, so the first sentence plays while
 the rest is made. Sentences streamed from the model can be added with ``add_sentence`` /
-``end_line``. ``interrupt`` stops lines (barge-in); the mixer then reports SpeakingInterrupted with
-the words the player actually heard.
+``end_line``. A line carries its ``turn`` (the caller's tag) from the moment it is made: every
+speaking event of it says which turn it belongs to. ``interrupt`` stops lines (barge-in); the mixer
+then reports SpeakingInterrupted with the words the player actually heard.
 
-Run: ``python -m xrstory.voice.mouth "Aye, friend. The lamp first." out.wav``
+The runtime's one speaker; ``xrstory say`` (``xrstory/cli/voice.py``) renders lines with it.
 """
 
 from __future__ import annotations
 
 import queue
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -48,6 +48,16 @@ class Mouth:
         self._worker.start()
         self.errors: list[str] = []
 
+    @property
+    def thread(self) -> threading.Thread:
+        """The synthesis thread (the session lowers its scheduling priority)."""
+        return self._worker
+
+    @property
+    def busy(self) -> bool:
+        """Sentences queued or being synthesised."""
+        return self._jobs.unfinished_tasks > 0
+
     def __enter__(self) -> Mouth:
         return self
 
@@ -58,8 +68,9 @@ class Mouth:
         self._jobs.put(None)
         self._worker.join(timeout=10)
 
-    def begin_line(self, character: str, voice: VoiceSettings, position: Vec3, text: str = "") -> int:
-        line = self.mixer.add_line(character, text, position)
+    def begin_line(self, character: str, voice: VoiceSettings, position: Vec3, text: str = "",
+                   turn: int = 0) -> int:
+        line = self.mixer.add_line(character, text, position, turn)
         self._voices[line] = voice
         self.texts[line] = text
         self._says_whole[line] = bool(text)
@@ -75,9 +86,9 @@ class Mouth:
     def end_line(self, line: int) -> None:
         self._jobs.put(("end", line, ""))
 
-    def say(self, character: str, text: str, voice: VoiceSettings, position: Vec3) -> int:
+    def say(self, character: str, text: str, voice: VoiceSettings, position: Vec3, turn: int = 0) -> int:
         """Speak a whole line (split into sentences); returns the line id at once."""
-        line = self.begin_line(character, voice, position, text)
+        line = self.begin_line(character, voice, position, text, turn)
         for sentence in split_sentences(text):
             self.add_sentence(line, sentence)
         self.end_line(line)
@@ -97,34 +108,35 @@ class Mouth:
 
     def _work(self) -> None:
         while (job := self._jobs.get()) is not None:
-            kind, line, text = job
-            if kind == "flag":
-                line.set()
-                continue
-            if line in self._cancelled:
-                continue
-            if kind == "end":
-                self.mixer.finish(line)
-                continue
-            t0 = time.monotonic()
             try:
-                spoken = self.tts.synthesize(text, self._voices[line])
-            except Exception as exc:  # noqa: BLE001 - a bad voice must not kill the worker
-                self.errors.append(f"line {line}: {type(exc).__name__}: {exc}")
-                self.mixer.finish(line)
-                continue
-            self.mixer.append(line, spoken)
-            tm = self.timings[line]
-            tm.synth_s.append(time.monotonic() - t0)
-            tm.sentences += 1
-            if tm.t_first_audio is None:
-                tm.t_first_audio = time.monotonic()
+                self._do(*job)
+            finally:
+                self._jobs.task_done()
+        self._jobs.task_done()
 
+    def _do(self, kind: str, line, text: str) -> None:
+        if kind == "flag":
+            line.set()
+            return
+        if line in self._cancelled:
+            return
+        if kind == "end":
+            self.mixer.finish(line)
+            return
+        self._synthesise(line, text)
 
-if __name__ == "__main__":
-    from xrstory.voice.duplex import render_lines
-    from xrstory.voice.tts import EspeakTTS
+    def _synthesise(self, line: int, text: str) -> None:
+        t0 = time.monotonic()
+        try:
+            spoken = self.tts.synthesize(text, self._voices[line])
+        except Exception as exc:  # noqa: BLE001 - a bad voice must not kill the worker
+            self.errors.append(f"line {line}: {type(exc).__name__}: {exc}")
+            self.mixer.finish(line)
+            return
+        self.mixer.append(line, spoken)
+        tm = self.timings[line]
+        tm.synth_s.append(time.monotonic() - t0)
+        tm.sentences += 1
+        if tm.t_first_audio is None:
+            tm.t_first_audio = time.monotonic()
 
-    with EspeakTTS() as tts:
-        print(render_lines(tts, [("maren", sys.argv[1], VoiceSettings("en-gb", 150, 30), (-1.3, 0.0, -3.0))],
-                           sys.argv[2]))

@@ -4,8 +4,6 @@ Every source yields (512,) float32 chunks at 16 kHz (``CHUNK`` at ``EAR_RATE``),
 pace (``pace=True``) or as fast as they are consumed. Scripted speech is text spoken by the
 player's voice (TTS) into audio that then takes exactly the microphone's path: VAD, ASR, echo
 guard. Nothing is injected as text.
-
-Run: ``python -m xrstory.voice.sources`` lists the audio input devices.
 """
 
 from __future__ import annotations
@@ -143,9 +141,3 @@ class MicSource:
             while len(self._buf) >= CHUNK:
                 yield self._buf[:CHUNK]
                 self._buf = self._buf[CHUNK:]
-
-
-if __name__ == "__main__":
-    import sounddevice as sd
-
-    print(sd.query_devices())

@@ -4,15 +4,12 @@ Piper (optional); ``AutoTTS`` picks one per voice name.
 A character's voice comes from the scene (``Voice``: voice, rate, pitch, volume); this layer takes
 those fields as a ``VoiceSettings`` of its own (layer rule: voice imports nothing else of ours).
 Lines are split into sentences so the first one plays while the rest is synthesised (see mouth.py).
-
-Run: ``python -m xrstory.voice.tts "Hello there. How are you?" out.wav``
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import sys
 import wave
 from dataclasses import dataclass
 from pathlib import Path
@@ -189,12 +186,3 @@ class AutoTTS:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-if __name__ == "__main__":
-    from xrstory.voice.audio import write_wav
-
-    with EspeakTTS() as tts:
-        out = tts.synthesize(sys.argv[1], VoiceSettings())
-        write_wav(sys.argv[2], out.audio, out.rate)
-        print(f"{out.seconds:.2f} s; words {[(w.text, round(w.start_s, 2)) for w in out.words]}")

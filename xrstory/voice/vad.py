@@ -3,13 +3,10 @@ speech segments with an onset, a closing silence, a minimum length and a maximum
 
 ``Segmenter.process(chunk)`` is synchronous and cheap (~1 ms per 32 ms chunk on a CPU core), so
 the listening worker calls it inline; that is what lets barge-in react within a chunk or two.
-
-Run: ``python -m xrstory.voice.vad FILE`` prints the speech segments of an audio file.
 """
 
 from __future__ import annotations
 
-import sys
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -148,14 +145,3 @@ class Segmenter:
         self._seg_start += len(audio)
         self._seg, self._probs = self._seg[cut:], self._probs[cut:]
         return seg
-
-
-if __name__ == "__main__":
-    from xrstory.voice.audio import read_audio
-
-    x = read_audio(sys.argv[1])
-    seg = Segmenter(load_silero())
-    for i in range(0, len(x) - CHUNK + 1, CHUNK):
-        for ev in seg.process(x[i:i + CHUNK], i):
-            print(ev if isinstance(ev, SegmentStart) else
-                  f"segment {ev.start_frame / EAR_RATE:.2f}-{ev.end_frame / EAR_RATE:.2f} s forced={ev.forced_split}")

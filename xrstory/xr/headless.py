@@ -10,14 +10,11 @@ scripted head pose, frame capture to PNG (eyes side by side), CPU time per frame
             renderer.update(state, frame.dt)
             renderer.draw(frame.views, frame.targets, ar_mode=display.blend_mode)
         display.capture("out.png")
-
-Run ``python -m xrstory.xr.headless SCENE_DIR OUT.png`` for a quick picture of a scene.
 """
 
 from __future__ import annotations
 
 import math
-import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -302,24 +299,3 @@ class HeadlessDisplay:
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(self.image()).save(path)
         return path
-
-
-def _main(argv: list[str]) -> int:
-    from xrstory.render.renderer import SceneRenderer
-    from xrstory.story import Story, load_scene
-
-    scene = load_scene(argv[0])
-    story = Story(scene)
-    vp = scene.viewpoint()
-    cfg = HeadlessConfig(eye_size=(480, 480), start=Pose.look_at(vp.position, vp.look_at))
-    with HeadlessDisplay(cfg) as display, SceneRenderer(display.ctx, scene, story.state) as renderer:
-        for frame in display.frames(max_frames=3):
-            renderer.update(story.state, frame.dt)
-            renderer.draw(frame.views, frame.targets)
-        print(display.capture(argv[1] if len(argv) > 1 else "headless.png"),
-              f"cpu ms per frame: {[round(t.cpu_ms, 2) for t in display.timings]}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_main(sys.argv[1:]))
