@@ -7,8 +7,10 @@ framebuffer per view, or one framebuffer with a viewport per view. Per frame::
     renderer.update(story.state, frame.dt, speaking={"maren": 0.6}, subtitles={"maren": "Aye."})
     renderer.draw(frame.views, frame.targets, ar_mode="opaque")
 
-Passes per view: opaque instanced meshes (one draw per mesh kind), sky, translucent meshes
-(sorted), light glows, subtitles. Everything writes premultiplied alpha, so ``ar_mode``
+Once per frame: the shadow map of the one shadow-casting light (``shadow.py``). Passes per
+view: opaque instanced meshes (one draw per mesh kind), glTF characters (``model_gpu.py``: one
+draw per primitive, skinned and morphed on the GPU), sky, translucent meshes and blended glTF
+primitives (sorted far to near), light glows, subtitles. Everything writes premultiplied alpha, so ``ar_mode``
 "alpha_blend" (transparent clear, no sky) and "additive" (black clear, no sky) are what the
 OpenXR blend modes composite over passthrough. ``last_stats`` splits each frame's CPU time.
 """
@@ -22,8 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
+from xrstory.render.model_gpu import ModelGpu
 from xrstory.render.scene_model import ROW, SceneModel
 from xrstory.render.shaders import load_program
+from xrstory.render.shadow import ShadowMap, light_matrix
 from xrstory.render.subtitles import SubtitleLayer, billboard_axes
 from xrstory.render.view import View
 from xrstory.story.scene import Scene
@@ -86,10 +90,29 @@ class SceneRenderer:
         self.cloudiness = cloudiness
         self.last_stats = RenderStats()
         self._head = np.asarray(scene.viewpoint().position, np.float32)
-        self._programs = [load_program(ctx, n, shaders_dir) for n in ("scene", "sky", "halo", "text")]
-        self.p_scene, self.p_sky, self.p_halo, self.p_text = self._programs
+        self._programs = [load_program(ctx, n, shaders_dir) for n in ("scene", "sky", "halo", "text", "model")]
+        self.p_scene, self.p_sky, self.p_halo, self.p_text, self.p_model = self._programs
+        self.p_scene_depth = load_program(ctx, "scene", shaders_dir, fragment="depth")
+        self.p_model_depth = load_program(ctx, "model", shaders_dir, fragment="depth")
+        self._programs += [self.p_scene_depth, self.p_model_depth]
+        for prog in (self.p_scene, self.p_model):
+            prog["u_shadow_map"].value = 6
+            prog["u_shadow_kind"].value = 0
+        for i, name in enumerate(("u_tex_base", "u_tex_mr", "u_tex_normal", "u_tex_occlusion", "u_tex_emissive")):
+            if name in self.p_model:
+                self.p_model[name].value = 1 + i
+        for prog in (self.p_model, self.p_model_depth):
+            prog["u_morph"].value = 7
+        self.shadow = ShadowMap(ctx)
+        self._shadow_on = False
+        self._models = {key: ModelGpu(ctx, self.p_model, self.p_model_depth, m) for key, m in self.model.models.items()}
+        self._puppets = [c for c in self.model.characters if c.puppet is not None]
         self._meshes = {kind: _MeshGpu(ctx, self.p_scene, data, len(self.model.rows[kind]))
                         for kind, data in self.model.meshes.items()}
+        self._depth_vaos = {kind: ctx.vertex_array(self.p_scene_depth, [
+            (m.vbo, "3f 36x", "in_position"), (m.inst[0], "4f 4f 4f 4f 48x/i", "i_model0", "i_model1", "i_model2",
+                                                "i_model3")], m.ibo, index_element_size=4)
+            for kind, m in self._meshes.items()}
         self._sky_vao = ctx.vertex_array(self.p_sky, [])
         corners = np.array([-1, -1, 1, -1, 1, 1, -1, -1, 1, 1, -1, 1], np.float32)
         self._halo_quad = ctx.buffer(corners.tobytes())
@@ -109,15 +132,22 @@ class SceneRenderer:
 
     # -- per frame --------------------------------------------------------------------
     def update(self, state: StoryState | None, dt: float, speaking: dict[str, float] | None = None,
-               subtitles: dict[str, str] | None = None, player_position=None, snap: bool = False) -> None:
+               subtitles: dict[str, str] | None = None, player_position=None, snap: bool = False,
+               visemes: dict[str, str] | None = None) -> None:
         """Animate towards ``state``: prop-state blends, mood, light levels, characters facing the
-        player while they speak (``speaking``: id -> voice envelope 0..1), subtitle texts."""
+        player while they speak (``speaking``: id -> voice envelope 0..1; ``visemes``: id -> the
+        viseme class now spoken, for glTF faces), glTF clips and faces, subtitle texts."""
         t0 = time.perf_counter()
         if player_position is not None:
             self._head = np.asarray(player_position, np.float32)
-        self.model.update(state, dt, speaking, self._head, snap)
+        self.model.update(state, dt, speaking, self._head, snap, visemes)
         self.subtitles.set_texts(subtitles or {})
         self.last_stats.update_ms = (time.perf_counter() - t0) * 1e3
+
+    def gesture(self, character_id: str, emotion_or_clip: str) -> bool:
+        """A reply's emotion (or a named gesture) plays the clip the scene names for it,
+        cross-faded; False when the character has no such clip (primitive figures have none)."""
+        return self.model.gesture(character_id, emotion_or_clip)
 
     def _u_of(self, prog, name):
         return self._us[(id(prog), name)]
@@ -148,11 +178,48 @@ class SceneRenderer:
         u(sky, "u_time").value = float(self.model.time)
         if ar_mode != self._mode_set:
             u(sc, "u_blend_mode").value = AR_MODES.index(ar_mode)
+            self.p_model["u_blend_mode"].value = AR_MODES.index(ar_mode)
             self._mode_set = ar_mode
         if not self.model.lights_dirty:
             return  # lights, mood and exposure are as last frame: their uniforms still hold
         self.model.lights_dirty = False
         lights = self.model.lights()
+        self._set_shadow(lights)
+        for prog in (self.p_scene, self.p_model):
+            self._light_uniforms(prog, lights)
+        mood = self.model.mood.current
+        sky = self.p_sky
+        u = self._u_of
+        u(sky, "u_sky_top").write(mood.sky_top.astype(np.float32).tobytes())
+        u(sky, "u_sky_horizon").write(mood.sky_horizon.astype(np.float32).tobytes())
+        u(sky, "u_fog_color").write(mood.fog_color.astype(np.float32).tobytes())
+        cloud = self.cloudiness if self.cloudiness is not None else float(np.clip(mood.fog_density * 15, 0, 1))
+        u(sky, "u_cloudiness").value = cloud
+        u(sky, "u_exposure").value = self.exposure
+        u(sky, "u_srgb_encode").value = int(self.srgb_encode)
+        u(self.p_halo, "u_srgb_encode").value = int(self.srgb_encode)
+
+    def _set_shadow(self, lights) -> None:
+        """Choose the shadow frustum for this frame's shadow light (or none)."""
+        sh = lights.shadow
+        self._shadow_on = sh is not None and sh[1] < (MAX_DIR if sh[0] == "directional" else MAX_POINT)
+        if self._shadow_on:
+            kind, index, where, target = sh
+            feet = [c.position for c in self.model.characters]
+            centre = np.mean(feet, axis=0) + np.array([0, 0.8, 0], np.float32) if feet else np.zeros(3, np.float32)
+            if target is not None:
+                centre = target
+            radius = max(3.0, min(8.0, 1.8 + max((float(np.linalg.norm(f - centre)) for f in feet), default=0.0)))
+            self.shadow.matrix = light_matrix(kind, where, centre, radius)
+        for prog in (self.p_scene, self.p_model):
+            prog["u_shadow_kind"].value = 0 if not self._shadow_on else (1 if sh[0] == "directional" else 2)
+            if self._shadow_on:
+                prog["u_shadow_index"].value = sh[1]
+                prog["u_shadow_matrix"].write(self.shadow.matrix.T.tobytes())
+                prog["u_shadow_texel"].value = 1.0 / self.shadow.size
+
+    def _light_uniforms(self, sc, lights) -> None:
+        u = self._u_of
         mood = self.model.mood.current
         dirs = lights.directional[:MAX_DIR]
         pts = lights.point[:MAX_POINT]
@@ -175,14 +242,6 @@ class SceneRenderer:
         u(sc, "u_fog_density").value = float(mood.fog_density)
         u(sc, "u_exposure").value = self.exposure
         u(sc, "u_srgb_encode").value = int(self.srgb_encode)
-        u(sky, "u_sky_top").write(mood.sky_top.astype(np.float32).tobytes())
-        u(sky, "u_sky_horizon").write(mood.sky_horizon.astype(np.float32).tobytes())
-        u(sky, "u_fog_color").write(mood.fog_color.astype(np.float32).tobytes())
-        cloud = self.cloudiness if self.cloudiness is not None else float(np.clip(mood.fog_density * 15, 0, 1))
-        u(sky, "u_cloudiness").value = cloud
-        u(sky, "u_exposure").value = self.exposure
-        u(sky, "u_srgb_encode").value = int(self.srgb_encode)
-        u(self.p_halo, "u_srgb_encode").value = int(self.srgb_encode)
 
     def draw(self, views: list[View], targets: list, clear: tuple | None = None, ar_mode: str = "opaque",
              viewports: list[tuple[int, int, int, int]] | None = None) -> None:
@@ -215,6 +274,11 @@ class SceneRenderer:
         if clear is None and ar_mode != "opaque":
             clear = (0.0, 0.0, 0.0, 0.0)
         u = self._u_of
+        if self._shadow_on:
+            g = time.perf_counter()
+            calls += self._draw_shadow_map()
+            gl_s += time.perf_counter() - g  # mostly GL calls; its Python share is small and counted as GL
+        blend_items = self._sorted_blend_prims(self._head)
         for i, view in enumerate(views):
             fbo = targets[i] if len(targets) > 1 else targets[0]
             vp = viewports[i] if viewports else (0, 0, *fbo.size)
@@ -242,6 +306,13 @@ class SceneRenderer:
                     mesh.vaos[0].render(instances=mesh.counts[0])
                     gl_s += time.perf_counter() - g
                     calls += 1
+            if self._puppets:
+                u(self.p_model, "u_view_proj").write(vp_bytes)
+                u(self.p_model, "u_eye").write(eye)
+                for c in self._puppets:
+                    g = time.perf_counter()
+                    calls += self._models[c.model_kind].draw(c.puppet, c.root)
+                    gl_s += time.perf_counter() - g
             if ar_mode == "opaque" and clear is None:
                 inv = view.pose.matrix() @ _inverse_projection(view.fov)  # clip -> world
                 u(self.p_sky, "u_inv_view_proj").write(inv.T.tobytes())
@@ -261,6 +332,10 @@ class SceneRenderer:
                     mesh.vaos[1].render(instances=mesh.counts[1])
                     gl_s += time.perf_counter() - g
                     calls += 1
+            for c, prim in blend_items:
+                g = time.perf_counter()
+                calls += self._models[c.model_kind].draw(c.puppet, c.root, which="blend", only=[prim])
+                gl_s += time.perf_counter() - g
             if self._halo_count:
                 u(self.p_halo, "u_view_proj").write(vp_bytes)
                 u(self.p_halo, "u_right").write(right.tobytes())
@@ -283,6 +358,36 @@ class SceneRenderer:
         self.last_stats.gl_call_ms = gl_s * 1e3
         self.last_stats.draw_calls = calls
 
+    def _draw_shadow_map(self) -> int:
+        """Depth of every opaque thing from the shadow light, once per frame for all views."""
+        sm = self.shadow
+        sm.begin()
+        calls = 0
+        light_vp = sm.matrix.T.tobytes()
+        self.p_scene_depth["u_view_proj"].write(light_vp)
+        for kind, mesh in self._meshes.items():
+            if mesh.counts[0]:
+                self._depth_vaos[kind].render(instances=mesh.counts[0])
+                calls += 1
+        if self._puppets:
+            self.p_model_depth["u_view_proj"].write(light_vp)
+            for c in self._puppets:
+                calls += self._models[c.model_kind].draw(c.puppet, c.root, which="depth")
+        sm.end()
+        sm.depth.use(6)
+        return calls
+
+    def _sorted_blend_prims(self, eye) -> list:
+        """(character, primitive) of every BLEND primitive, far to near from ``eye``."""
+        items = []
+        for c in self._puppets:
+            for prim in self._models[c.model_kind].blend_prims():
+                w = c.root @ (c.puppet.world[prim.node] if prim.skin is None else np.eye(4, dtype=np.float32))
+                centre = w[:3, :3] @ prim.centre + w[:3, 3]
+                items.append((float(np.sum((centre - eye) ** 2)), c, prim))
+        items.sort(key=lambda t: -t[0])
+        return [(c, p) for _, c, p in items]
+
     # -- queries ----------------------------------------------------------------------
     def pick(self, origin, direction, interactive_only: bool = False) -> str | None:
         """Prop or character id the ray (world, metres) hits first, or None."""
@@ -296,6 +401,12 @@ class SceneRenderer:
         self.subtitles.release()
         for mesh in self._meshes.values():
             mesh.release()
+        for vao in self._depth_vaos.values():
+            vao.release()
+        for m in self._models.values():
+            m.release()
+        self.shadow.release()
+        self._models, self._depth_vaos = {}, {}
         for obj in (self._sky_vao, self._halo_vao, self._halo_quad, self._halo_inst, *self._programs):
             obj.release()
         self._meshes = {}

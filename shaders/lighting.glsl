@@ -1,0 +1,123 @@
+// Shared lighting for scene.frag and model.frag (pasted in by shaders.py's #include).
+// Lambert diffuse + GGX specular with Schlick Fresnel; directional, point and spot lights;
+// one of them may cast shadows from a shadow map (3x3 PCF on a comparison sampler, so each
+// tap is itself bilinearly filtered); hemispheric ambient; exponential-squared fog; ACES
+// tone map; sRGB encode. Output is premultiplied alpha.
+
+const int MAX_DIR = 4;
+const int MAX_POINT = 16;
+const int MAX_SPOT = 4;
+
+uniform vec3 u_eye;              // world position of this view's eye, metres
+uniform vec3 u_ambient;
+uniform vec3 u_fog_color;
+uniform float u_fog_density;     // per metre
+uniform float u_exposure;
+uniform int u_blend_mode;        // 0 opaque, 1 alpha_blend (AR), 2 additive (AR)
+uniform int u_srgb_encode;       // 1: write sRGB-encoded values into a linear RGBA8 target
+
+uniform int u_n_dir;
+uniform vec3 u_dir_direction[MAX_DIR];   // direction the light travels (normalised)
+uniform vec3 u_dir_color[MAX_DIR];       // colour * intensity
+
+uniform int u_n_point;
+uniform vec4 u_point_position[MAX_POINT];  // xyz metres, w = range in metres
+uniform vec3 u_point_color[MAX_POINT];
+
+uniform int u_n_spot;
+uniform vec4 u_spot_position[MAX_SPOT];    // xyz, w = range
+uniform vec4 u_spot_direction[MAX_SPOT];   // xyz, w = cos(cone half-angle)
+uniform vec3 u_spot_color[MAX_SPOT];
+
+uniform int u_shadow_kind;       // 0 none, 1 directional light u_shadow_index, 2 point light u_shadow_index
+uniform int u_shadow_index;
+uniform mat4 u_shadow_matrix;    // world -> light clip space
+uniform sampler2DShadow u_shadow_map;
+uniform float u_shadow_texel;    // 1 / shadow map size
+
+const float PI = 3.14159265;
+
+vec3 aces(vec3 x) {
+    // Narkowicz's fit of the ACES filmic curve
+    return clamp((x * (2.51 * x + 0.03)) / (x * (2.43 * x + 0.59) + 0.14), 0.0, 1.0);
+}
+
+vec3 brdf(vec3 n, vec3 v, vec3 l, vec3 base, float rough, float metal) {
+    vec3 h = normalize(v + l);
+    float nl = max(dot(n, l), 0.0);
+    float nv = max(dot(n, v), 1e-3);
+    float nh = max(dot(n, h), 0.0);
+    float a = max(rough * rough, 0.02);
+    float a2 = a * a;
+    float d = a2 / (PI * pow(nh * nh * (a2 - 1.0) + 1.0, 2.0));
+    float k = (rough + 1.0) * (rough + 1.0) / 8.0;
+    float g = (nv / (nv * (1.0 - k) + k)) * (nl / (nl * (1.0 - k) + k));
+    vec3 f0 = mix(vec3(0.04), base, metal);
+    vec3 f = f0 + (1.0 - f0) * pow(1.0 - max(dot(h, v), 0.0), 5.0);
+    vec3 spec = d * g * f / (4.0 * nv * max(nl, 1e-3));
+    vec3 diffuse = (1.0 - f) * (1.0 - metal) * base / PI;
+    return (diffuse + spec) * nl;
+}
+
+float range_falloff(float dist, float range) {
+    // inverse-square, windowed so the light reaches exactly zero at its range
+    float w = clamp(1.0 - pow(dist / range, 4.0), 0.0, 1.0);
+    return w * w / (1.0 + dist * dist);
+}
+
+float shadow_at(vec3 world, vec3 n, vec3 l) {
+    // normal offset (grows at grazing angles) keeps lit surfaces from shadowing themselves
+    float slope = 1.0 - max(dot(n, l), 0.0);
+    vec4 c = u_shadow_matrix * vec4(world + n * (0.02 + 0.04 * slope), 1.0);
+    vec3 p = c.xyz / c.w * 0.5 + 0.5;
+    if (c.w <= 0.0 || p.x <= 0.0 || p.x >= 1.0 || p.y <= 0.0 || p.y >= 1.0 || p.z >= 1.0) return 1.0;
+    float sum = 0.0;
+    for (int y = -1; y <= 1; ++y)
+        for (int x = -1; x <= 1; ++x)
+            sum += texture(u_shadow_map, vec3(p.xy + vec2(x, y) * u_shadow_texel, p.z - 0.0005));
+    return sum / 9.0;
+}
+
+vec3 light_surface(vec3 world, vec3 n, vec3 base, float rough, float metal, float ao) {
+    vec3 v = normalize(u_eye - world);
+    // hemispheric ambient: more from above than below; metals reflect it as tinted specular
+    vec3 color = ao * u_ambient * (0.55 + 0.45 * n.y) * mix(base, base * 0.5 + 0.5 * base * (1.0 - rough), metal);
+    for (int i = 0; i < u_n_dir; ++i) {
+        vec3 l = -u_dir_direction[i];
+        float sh = (u_shadow_kind == 1 && i == u_shadow_index) ? shadow_at(world, n, l) : 1.0;
+        color += brdf(n, v, l, base, rough, metal) * u_dir_color[i] * PI * sh;
+    }
+    for (int i = 0; i < u_n_point; ++i) {
+        vec3 d = u_point_position[i].xyz - world;
+        float dist = length(d);
+        vec3 l = d / max(dist, 1e-4);
+        float sh = (u_shadow_kind == 2 && i == u_shadow_index) ? shadow_at(world, n, l) : 1.0;
+        color += brdf(n, v, l, base, rough, metal) * u_point_color[i] * PI
+                 * range_falloff(dist, u_point_position[i].w) * sh;
+    }
+    for (int i = 0; i < u_n_spot; ++i) {
+        vec3 d = u_spot_position[i].xyz - world;
+        float dist = length(d);
+        vec3 l = d / max(dist, 1e-4);
+        float cos_cone = u_spot_direction[i].w;
+        float spot = smoothstep(cos_cone, mix(cos_cone, 1.0, 0.25), dot(-l, u_spot_direction[i].xyz));
+        color += brdf(n, v, l, base, rough, metal) * u_spot_color[i] * PI
+                 * range_falloff(dist, u_spot_position[i].w) * spot;
+    }
+    return color;
+}
+
+vec4 finish(vec3 color, float alpha, vec3 world) {
+    float dist_eye = length(u_eye - world);
+    float fog = 1.0 - exp(-pow(u_fog_density * dist_eye, 2.0));
+    if (u_blend_mode == 0) {
+        color = mix(color, u_fog_color, fog);
+    } else {
+        color *= 1.0 - fog;  // in AR fog fades geometry out instead of painting fog over the room
+    }
+    color = aces(color * u_exposure);
+    if (u_srgb_encode == 1) color = pow(color, vec3(1.0 / 2.2));
+    float a = alpha;
+    if (u_blend_mode == 2) a = 0.0;  // additive: colour adds to the world, black is clear
+    return vec4(color * alpha, a);
+}
