@@ -110,7 +110,7 @@ class SceneRenderer:
         self._meshes = {kind: _MeshGpu(ctx, self.p_scene, data, len(self.model.rows[kind]))
                         for kind, data in self.model.meshes.items()}
         self._depth_vaos = {kind: ctx.vertex_array(self.p_scene_depth, [
-            (m.vbo, "3f 36x", "in_position"), (m.inst[0], "4f 4f 4f 4f 48x/i", "i_model0", "i_model1", "i_model2",
+            (m.vbo, "3f 24x", "in_position"), (m.inst[0], "4f 4f 4f 4f 48x/i", "i_model0", "i_model1", "i_model2",
                                                 "i_model3")], m.ibo, index_element_size=4)
             for kind, m in self._meshes.items()}
         self._sky_vao = ctx.vertex_array(self.p_sky, [])
@@ -206,7 +206,9 @@ class SceneRenderer:
         if self._shadow_on:
             kind, index, where, target = sh
             feet = [c.position for c in self.model.characters]
-            centre = np.mean(feet, axis=0) + np.array([0, 0.8, 0], np.float32) if feet else np.zeros(3, np.float32)
+            # the characters are what shadows must show; a scene without them: what the viewpoint looks at
+            centre = (np.mean(feet, axis=0) + np.array([0, 0.8, 0], np.float32) if feet
+                      else np.asarray(self.scene.viewpoint().look_at, np.float32))
             if target is not None:
                 centre = target
             radius = max(3.0, min(8.0, 1.8 + max((float(np.linalg.norm(f - centre)) for f in feet), default=0.0)))
