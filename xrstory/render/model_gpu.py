@@ -6,6 +6,8 @@ morph deltas per primitive. ``draw`` issues one draw call per primitive; the mod
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from xrstory.render.gltf import GltfModel, MaterialData
@@ -93,16 +95,16 @@ class ModelGpu:
         return [p for p in self.prims if p.blend]
 
     def draw(self, puppet, root: np.ndarray, opacity: float = 1.0, which: str = "opaque",
-             only: list | None = None) -> int:
+             only: list | None = None) -> tuple[int, float]:
         """Draw primitives: ``which`` "opaque" (OPAQUE and MASK), "blend", or "depth" (shadow
         pass, every non-blended primitive). ``root``: (4, 4) model space -> world. Returns the
-        number of draw calls."""
+        number of draw calls and the seconds spent inside them (the renderer's GL share)."""
         import moderngl
 
         ctx = self.ctx
         depth = which == "depth"
         u = self._du if depth else self._u
-        calls = 0
+        calls, gl_s = 0, 0.0
         for p in (only if only is not None else self.prims):
             if p.blend != (which == "blend") and not (depth and not p.blend):
                 continue
@@ -129,10 +131,12 @@ class ModelGpu:
                 ctx.disable(moderngl.CULL_FACE)
             else:
                 ctx.enable(moderngl.CULL_FACE)
+            g = time.perf_counter()
             p.vaos["depth" if depth else "lit"].render()
+            gl_s += time.perf_counter() - g
             calls += 1
         ctx.disable(moderngl.CULL_FACE)
-        return calls
+        return calls, gl_s
 
     def _material(self, u, m: MaterialData, opacity: float) -> None:
         u["u_base_color"].value = m.base_color

@@ -277,9 +277,8 @@ class SceneRenderer:
             clear = (0.0, 0.0, 0.0, 0.0)
         u = self._u_of
         if self._shadow_on:
-            g = time.perf_counter()
-            calls += self._draw_shadow_map()
-            gl_s += time.perf_counter() - g  # mostly GL calls; its Python share is small and counted as GL
+            n, g = self._draw_shadow_map()
+            calls, gl_s = calls + n, gl_s + g
         blend_items = self._sorted_blend_prims(self._head)
         for i, view in enumerate(views):
             fbo = targets[i] if len(targets) > 1 else targets[0]
@@ -312,9 +311,8 @@ class SceneRenderer:
                 u(self.p_model, "u_view_proj").write(vp_bytes)
                 u(self.p_model, "u_eye").write(eye)
                 for c in self._puppets:
-                    g = time.perf_counter()
-                    calls += self._models[c.model_kind].draw(c.puppet, c.root)
-                    gl_s += time.perf_counter() - g
+                    n, g = self._models[c.model_kind].draw(c.puppet, c.root)
+                    calls, gl_s = calls + n, gl_s + g
             if ar_mode == "opaque" and clear is None:
                 inv = view.pose.matrix() @ _inverse_projection(view.fov)  # clip -> world
                 u(self.p_sky, "u_inv_view_proj").write(inv.T.tobytes())
@@ -335,9 +333,8 @@ class SceneRenderer:
                     gl_s += time.perf_counter() - g
                     calls += 1
             for c, prim in blend_items:
-                g = time.perf_counter()
-                calls += self._models[c.model_kind].draw(c.puppet, c.root, which="blend", only=[prim])
-                gl_s += time.perf_counter() - g
+                n, g = self._models[c.model_kind].draw(c.puppet, c.root, which="blend", only=[prim])
+                calls, gl_s = calls + n, gl_s + g
             if self._halo_count:
                 u(self.p_halo, "u_view_proj").write(vp_bytes)
                 u(self.p_halo, "u_right").write(right.tobytes())
@@ -360,24 +357,31 @@ class SceneRenderer:
         self.last_stats.gl_call_ms = gl_s * 1e3
         self.last_stats.draw_calls = calls
 
-    def _draw_shadow_map(self) -> int:
-        """Depth of every opaque thing from the shadow light, once per frame for all views."""
+    def _draw_shadow_map(self) -> tuple[int, float]:
+        """Depth of every opaque thing from the shadow light, once per frame for all views.
+        Returns draw calls and the seconds inside GL calls."""
         sm = self.shadow
+        g = time.perf_counter()
         sm.begin()
+        gl_s = time.perf_counter() - g
         calls = 0
         light_vp = sm.matrix.T.tobytes()
         self.p_scene_depth["u_view_proj"].write(light_vp)
         for kind, mesh in self._meshes.items():
             if mesh.counts[0]:
+                g = time.perf_counter()
                 self._depth_vaos[kind].render(instances=mesh.counts[0])
+                gl_s += time.perf_counter() - g
                 calls += 1
         if self._puppets:
             self.p_model_depth["u_view_proj"].write(light_vp)
             for c in self._puppets:
-                calls += self._models[c.model_kind].draw(c.puppet, c.root, which="depth")
+                n, g = self._models[c.model_kind].draw(c.puppet, c.root, which="depth")
+                calls, gl_s = calls + n, gl_s + g
+        g = time.perf_counter()
         sm.end()
         sm.depth.use(6)
-        return calls
+        return calls, gl_s + time.perf_counter() - g
 
     def _sorted_blend_prims(self, eye) -> list:
         """(character, primitive) of every BLEND primitive, far to near from ``eye``."""
