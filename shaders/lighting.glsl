@@ -9,31 +9,26 @@ const int MAX_POINT = 16;
 const int MAX_SPOT = 4;
 
 uniform vec3 u_eye;              // world position of this view's eye, metres
-uniform vec3 u_ambient;
-uniform vec3 u_fog_color;
-uniform float u_fog_density;     // per metre
-uniform float u_exposure;
 uniform int u_blend_mode;        // 0 opaque, 1 alpha_blend (AR), 2 additive (AR)
-uniform int u_srgb_encode;       // 1: write sRGB-encoded values into a linear RGBA8 target
 
-uniform int u_n_dir;
-uniform vec3 u_dir_direction[MAX_DIR];   // direction the light travels (normalised)
-uniform vec3 u_dir_color[MAX_DIR];       // colour * intensity
-
-uniform int u_n_point;
-uniform vec4 u_point_position[MAX_POINT];  // xyz metres, w = range in metres
-uniform vec3 u_point_color[MAX_POINT];
-
-uniform int u_n_spot;
-uniform vec4 u_spot_position[MAX_SPOT];    // xyz, w = range
-uniform vec4 u_spot_direction[MAX_SPOT];   // xyz, w = cos(cone half-angle)
-uniform vec3 u_spot_color[MAX_SPOT];
-
-uniform int u_shadow_kind;       // 0 none, 1 directional light u_shadow_index, 2 point light u_shadow_index
-uniform int u_shadow_index;
-uniform mat4 u_shadow_matrix;    // world -> light clip space
+// Everything about the lights in one uniform buffer (std140), written once per change for every
+// program that includes this file (renderer.py packs it: _light_block).
+layout(std140) uniform Lights {
+    vec4 u_ambient;              // rgb; w: exposure
+    vec4 u_fog;                  // rgb fog colour; w: density per metre
+    ivec4 u_counts;              // directional, point, spot lights; w: 1 = write sRGB-encoded values
+    ivec4 u_shadow;              // x: 0 none, 1 directional light y, 2 point light y
+    vec4 u_shadow_params;        // x: 1 / shadow map size
+    mat4 u_shadow_matrix;        // world -> light clip space
+    vec4 u_dir_direction[MAX_DIR];   // xyz direction the light travels (normalised)
+    vec4 u_dir_color[MAX_DIR];       // rgb colour * intensity
+    vec4 u_point_position[MAX_POINT];  // xyz metres, w = range in metres
+    vec4 u_point_color[MAX_POINT];
+    vec4 u_spot_position[MAX_SPOT];    // xyz, w = range
+    vec4 u_spot_direction[MAX_SPOT];   // xyz, w = cos(cone half-angle)
+    vec4 u_spot_color[MAX_SPOT];
+};
 uniform sampler2DShadow u_shadow_map;
-uniform float u_shadow_texel;    // 1 / shadow map size
 
 const float PI = 3.14159265;
 
@@ -74,34 +69,34 @@ float shadow_at(vec3 world, vec3 n, vec3 l) {
     float sum = 0.0;
     for (int y = -1; y <= 1; ++y)
         for (int x = -1; x <= 1; ++x)
-            sum += texture(u_shadow_map, vec3(p.xy + vec2(x, y) * u_shadow_texel, p.z - 0.0005));
+            sum += texture(u_shadow_map, vec3(p.xy + vec2(x, y) * u_shadow_params.x, p.z - 0.0005));
     return sum / 9.0;
 }
 
 vec3 light_surface(vec3 world, vec3 n, vec3 base, float rough, float metal, float ao) {
     vec3 v = normalize(u_eye - world);
     // hemispheric ambient: more from above than below; metals reflect it as tinted specular
-    vec3 color = ao * u_ambient * (0.55 + 0.45 * n.y) * mix(base, base * 0.5 + 0.5 * base * (1.0 - rough), metal);
-    for (int i = 0; i < u_n_dir; ++i) {
-        vec3 l = -u_dir_direction[i];
-        float sh = (u_shadow_kind == 1 && i == u_shadow_index) ? shadow_at(world, n, l) : 1.0;
-        color += brdf(n, v, l, base, rough, metal) * u_dir_color[i] * PI * sh;
+    vec3 color = ao * u_ambient.rgb * (0.55 + 0.45 * n.y) * mix(base, base * 0.5 + 0.5 * base * (1.0 - rough), metal);
+    for (int i = 0; i < u_counts.x; ++i) {
+        vec3 l = -u_dir_direction[i].xyz;
+        float sh = (u_shadow.x == 1 && i == u_shadow.y) ? shadow_at(world, n, l) : 1.0;
+        color += brdf(n, v, l, base, rough, metal) * u_dir_color[i].rgb * PI * sh;
     }
-    for (int i = 0; i < u_n_point; ++i) {
+    for (int i = 0; i < u_counts.y; ++i) {
         vec3 d = u_point_position[i].xyz - world;
         float dist = length(d);
         vec3 l = d / max(dist, 1e-4);
-        float sh = (u_shadow_kind == 2 && i == u_shadow_index) ? shadow_at(world, n, l) : 1.0;
-        color += brdf(n, v, l, base, rough, metal) * u_point_color[i] * PI
+        float sh = (u_shadow.x == 2 && i == u_shadow.y) ? shadow_at(world, n, l) : 1.0;
+        color += brdf(n, v, l, base, rough, metal) * u_point_color[i].rgb * PI
                  * range_falloff(dist, u_point_position[i].w) * sh;
     }
-    for (int i = 0; i < u_n_spot; ++i) {
+    for (int i = 0; i < u_counts.z; ++i) {
         vec3 d = u_spot_position[i].xyz - world;
         float dist = length(d);
         vec3 l = d / max(dist, 1e-4);
         float cos_cone = u_spot_direction[i].w;
         float spot = smoothstep(cos_cone, mix(cos_cone, 1.0, 0.25), dot(-l, u_spot_direction[i].xyz));
-        color += brdf(n, v, l, base, rough, metal) * u_spot_color[i] * PI
+        color += brdf(n, v, l, base, rough, metal) * u_spot_color[i].rgb * PI
                  * range_falloff(dist, u_spot_position[i].w) * spot;
     }
     return color;
@@ -109,14 +104,14 @@ vec3 light_surface(vec3 world, vec3 n, vec3 base, float rough, float metal, floa
 
 vec4 finish(vec3 color, float alpha, vec3 world) {
     float dist_eye = length(u_eye - world);
-    float fog = 1.0 - exp(-pow(u_fog_density * dist_eye, 2.0));
+    float fog = 1.0 - exp(-pow(u_fog.w * dist_eye, 2.0));
     if (u_blend_mode == 0) {
-        color = mix(color, u_fog_color, fog);
+        color = mix(color, u_fog.rgb, fog);
     } else {
         color *= 1.0 - fog;  // in AR fog fades geometry out instead of painting fog over the room
     }
-    color = aces(color * u_exposure);
-    if (u_srgb_encode == 1) color = pow(color, vec3(1.0 / 2.2));
+    color = aces(color * u_ambient.w);
+    if (u_counts.w == 1) color = pow(color, vec3(1.0 / 2.2));
     float a = alpha;
     if (u_blend_mode == 2) a = 0.0;  // additive: colour adds to the world, black is clear
     return vec4(color * alpha, a);

@@ -19,10 +19,22 @@ SLOTS = (("base", 1, "u_tex_base"), ("mr", 2, "u_tex_mr"), ("normal", 4, "u_tex_
          ("occlusion", 8, "u_tex_occlusion"), ("emissive", 16, "u_tex_emissive"))
 TEX_UNIT0 = 1  # units 1..5 material textures, 6 shadow map, 7 morph deltas (0 is the subtitles' atlas)
 MORPH_UNIT = 7
+MATERIAL_BINDING = 1  # uniform block binding of Material (0 is Lights)
+
+
+def material_block(m: MaterialData) -> bytes:
+    """The ``Material`` uniform block of shaders/model.frag (std140: four vec4-sized rows)."""
+    f = np.zeros(16, np.float32)
+    f[0:4] = m.base_color
+    f[4:7], f[7] = m.emissive, m.metallic
+    f[8:12] = (m.roughness, m.normal_scale, m.occlusion_strength, m.alpha_cutoff)
+    mask = sum(bit for slot, bit, _ in SLOTS if slot in m.textures)
+    f.view(np.int32)[12:14] = (ALPHA_MODES.get(m.alpha_mode, 0), mask)
+    return f.tobytes()
 
 
 class _Prim:
-    __slots__ = ("vaos", "buffers", "material", "morph_tex", "morph_count", "vertices", "node", "mesh",
+    __slots__ = ("vaos", "buffers", "material", "material_index", "morph_tex", "morph_count", "vertices", "node", "mesh",
                  "skin", "centre", "blend")
 
 
@@ -31,6 +43,12 @@ class ModelGpu:
         self.ctx, self.program, self.depth_program, self.model = ctx, program, depth_program, model
         self.textures = [self._texture(t) for t in model.textures]
         self.materials = [*model.materials, MaterialData(name="default", metallic=0.0)]
+        self._material_ubos = [ctx.buffer(material_block(m)) for m in self.materials]
+        self._uv_bytes = [np.ascontiguousarray(m.uv_transform.T, np.float32).tobytes() for m in self.materials]
+        self._material_textures = [[(TEX_UNIT0 + k, self.textures[m.textures[slot]])
+                                    for k, (slot, _, name) in enumerate(SLOTS) if slot in m.textures]
+                                   for m in self.materials]
+        program["Material"].binding = MATERIAL_BINDING
         self.prims: list[_Prim] = []
         for node_index in model.order:
             node = model.nodes[node_index]
@@ -75,6 +93,7 @@ class ModelGpu:
             pr.vaos[key] = ctx.vertex_array(prog, [(vbo, layout, *names)], ibo, index_element_size=4)
         pr.buffers = [vbo, ibo]
         pr.material = self.materials[p.material]
+        pr.material_index = p.material % len(self.materials)  # -1: the default material, last
         pr.morph_tex, pr.morph_count, pr.vertices = None, 0, len(p.vertices)
         if p.morph is not None:
             count = min(len(p.morph), 16)
@@ -126,7 +145,7 @@ class ModelGpu:
             else:
                 u["u_morph_count"].value = 0
             if not depth:
-                self._material(u, m, opacity)
+                self._material(u, p.material_index, opacity)
             if m.double_sided:
                 ctx.disable(moderngl.CULL_FACE)
             else:
@@ -138,24 +157,12 @@ class ModelGpu:
         ctx.disable(moderngl.CULL_FACE)
         return calls, gl_s
 
-    def _material(self, u, m: MaterialData, opacity: float) -> None:
-        u["u_base_color"].value = m.base_color
-        u["u_emissive"].value = m.emissive
-        u["u_metallic"].value = m.metallic
-        u["u_roughness"].value = m.roughness
-        u["u_normal_scale"].value = m.normal_scale
-        u["u_occlusion_strength"].value = m.occlusion_strength
-        u["u_alpha_cutoff"].value = m.alpha_cutoff
-        u["u_alpha_mode"].value = ALPHA_MODES.get(m.alpha_mode, 0)
+    def _material(self, u, index: int, opacity: float) -> None:
+        self._material_ubos[index].bind_to_uniform_block(MATERIAL_BINDING)
         u["u_opacity"].value = opacity
-        u["u_uv_transform"].write(np.ascontiguousarray(m.uv_transform.T, np.float32).tobytes())
-        mask = 0
-        for slot, bit, name in SLOTS:
-            ti = m.textures.get(slot)
-            if ti is not None and name in u:
-                self.textures[ti].use(TEX_UNIT0 + SLOTS.index((slot, bit, name)))
-                mask |= bit
-        u["u_textures"].value = mask
+        u["u_uv_transform"].write(self._uv_bytes[index])
+        for unit, tex in self._material_textures[index]:
+            tex.use(unit)
 
     def release(self) -> None:
         for p in self.prims:
@@ -167,4 +174,7 @@ class ModelGpu:
                 p.morph_tex.release()
         for t in self.textures:
             t.release()
+        for b in self._material_ubos:
+            b.release()
+        self._material_ubos = []
         self.prims, self.textures = [], []

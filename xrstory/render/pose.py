@@ -54,6 +54,20 @@ def world_matrices(model: GltfModel, local: np.ndarray) -> np.ndarray:
     return world
 
 
+def depth_levels(model: GltfModel) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(nodes, their parents) per depth below the roots, so world matrices compose one level
+    at a time with one batched matmul each."""
+    depth = {}
+    for i in model.order:
+        p = model.nodes[i].parent
+        depth[i] = 0 if p < 0 else depth[p] + 1
+    levels = []
+    for d in range(1, max(depth.values(), default=0) + 1):
+        nodes = np.array([i for i in model.order if depth[i] == d])
+        levels.append((nodes, np.array([model.nodes[i].parent for i in nodes])))
+    return levels
+
+
 def rest_world_matrices(model: GltfModel) -> np.ndarray:
     t = np.stack([n.translation for n in model.nodes])
     r = np.stack([n.rotation for n in model.nodes])
@@ -142,6 +156,8 @@ class ModelPose:
         self.rest_r = np.stack([n.rotation for n in model.nodes]).astype(np.float32)
         self.rest_s = np.stack([n.scale for n in model.nodes]).astype(np.float32)
         self.rest_w = {i: n.mesh for i, n in enumerate(model.nodes) if n.mesh is not None}
+        self._levels = depth_levels(model)
+        self._fixed = [(i, n.matrix) for i, n in enumerate(model.nodes) if n.matrix is not None]
         self.reset()
 
     def reset(self) -> None:
@@ -172,7 +188,12 @@ class ModelPose:
                 dst[tr.nodes] += (v - dst[tr.nodes]) * weight
 
     def world(self) -> np.ndarray:
-        return world_matrices(self.model, local_matrices(self.t, self.r, self.s))
+        world = local_matrices(self.t, self.r, self.s)
+        for i, m in self._fixed:
+            world[i] = m
+        for nodes, parents in self._levels:
+            world[nodes] = np.matmul(world[parents], world[nodes])
+        return world
 
     def joint_matrices(self, skin: int, world: np.ndarray) -> np.ndarray:
         """(j, 4, 4) joint matrices of a skin (model space): world(joint) @ inverse bind."""

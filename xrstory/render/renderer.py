@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from xrstory.render import light_block
+from xrstory.render.light_block import MAX_DIR, MAX_POINT
 from xrstory.render.model_gpu import ModelGpu
 from xrstory.render.scene_model import ROW, SceneModel
 from xrstory.render.shaders import load_program
@@ -34,7 +36,6 @@ from xrstory.story.scene import Scene
 from xrstory.story.state import StoryState
 
 AR_MODES = ("opaque", "alpha_blend", "additive")
-MAX_DIR, MAX_POINT, MAX_SPOT = 4, 16, 4
 NEAR, FAR = 0.05, 100.0  # metres
 
 
@@ -95,9 +96,10 @@ class SceneRenderer:
         self.p_scene_depth = load_program(ctx, "scene", shaders_dir, fragment="depth")
         self.p_model_depth = load_program(ctx, "model", shaders_dir, fragment="depth")
         self._programs += [self.p_scene_depth, self.p_model_depth]
+        self._light_ubo = ctx.buffer(reserve=light_block.SIZE_FLOATS * 4)
         for prog in (self.p_scene, self.p_model):
             prog["u_shadow_map"].value = 6
-            prog["u_shadow_kind"].value = 0
+            prog["Lights"].binding = light_block.BINDING
         for i, name in enumerate(("u_tex_base", "u_tex_mr", "u_tex_normal", "u_tex_occlusion", "u_tex_emissive")):
             if name in self.p_model:
                 self.p_model[name].value = 1 + i
@@ -184,12 +186,10 @@ class SceneRenderer:
             return  # lights, mood and exposure are as last frame: their uniforms still hold
         self.model.lights_dirty = False
         lights = self.model.lights()
-        self._set_shadow(lights)
-        for prog in (self.p_scene, self.p_model):
-            self._light_uniforms(prog, lights)
         mood = self.model.mood.current
-        sky = self.p_sky
-        u = self._u_of
+        shadow = self._set_shadow(lights)
+        self._light_ubo.write(light_block.pack(lights, mood, self.exposure, self.srgb_encode, shadow,
+                                               self.shadow.matrix, 1.0 / self.shadow.size))
         u(sky, "u_sky_top").write(mood.sky_top.astype(np.float32).tobytes())
         u(sky, "u_sky_horizon").write(mood.sky_horizon.astype(np.float32).tobytes())
         u(sky, "u_fog_color").write(mood.fog_color.astype(np.float32).tobytes())
@@ -199,51 +199,22 @@ class SceneRenderer:
         u(sky, "u_srgb_encode").value = int(self.srgb_encode)
         u(self.p_halo, "u_srgb_encode").value = int(self.srgb_encode)
 
-    def _set_shadow(self, lights) -> None:
-        """Choose the shadow frustum for this frame's shadow light (or none)."""
+    def _set_shadow(self, lights) -> tuple[int, int]:
+        """Choose the shadow frustum for this frame's shadow light; (kind, index) for the shaders."""
         sh = lights.shadow
         self._shadow_on = sh is not None and sh[1] < (MAX_DIR if sh[0] == "directional" else MAX_POINT)
-        if self._shadow_on:
-            kind, index, where, target = sh
-            feet = [c.position for c in self.model.characters]
-            # the characters are what shadows must show; a scene without them: what the viewpoint looks at
-            centre = (np.mean(feet, axis=0) + np.array([0, 0.8, 0], np.float32) if feet
-                      else np.asarray(self.scene.viewpoint().look_at, np.float32))
-            if target is not None:
-                centre = target
-            radius = max(3.0, min(8.0, 1.8 + max((float(np.linalg.norm(f - centre)) for f in feet), default=0.0)))
-            self.shadow.matrix = light_matrix(kind, where, centre, radius)
-        for prog in (self.p_scene, self.p_model):
-            prog["u_shadow_kind"].value = 0 if not self._shadow_on else (1 if sh[0] == "directional" else 2)
-            if self._shadow_on:
-                prog["u_shadow_index"].value = sh[1]
-                prog["u_shadow_matrix"].write(self.shadow.matrix.T.tobytes())
-                prog["u_shadow_texel"].value = 1.0 / self.shadow.size
-
-    def _light_uniforms(self, sc, lights) -> None:
-        u = self._u_of
-        mood = self.model.mood.current
-        dirs = lights.directional[:MAX_DIR]
-        pts = lights.point[:MAX_POINT]
-        spots = lights.spot[:MAX_SPOT]
-        u(sc, "u_n_dir").value = len(dirs)
-        u(sc, "u_n_point").value = len(pts)
-        u(sc, "u_n_spot").value = len(spots)
-        if dirs:
-            u(sc, "u_dir_direction").write(_pad([d for d, _ in dirs], MAX_DIR, 3))
-            u(sc, "u_dir_color").write(_pad([c for _, c in dirs], MAX_DIR, 3))
-        if pts:
-            u(sc, "u_point_position").write(_pad([(*p, r) for p, r, _ in pts], MAX_POINT, 4))
-            u(sc, "u_point_color").write(_pad([c for _, _, c in pts], MAX_POINT, 3))
-        if spots:
-            u(sc, "u_spot_position").write(_pad([(*p, r) for p, r, _, _, _ in spots], MAX_SPOT, 4))
-            u(sc, "u_spot_direction").write(_pad([(*d, c) for _, _, d, c, _ in spots], MAX_SPOT, 4))
-            u(sc, "u_spot_color").write(_pad([col for *_, col in spots], MAX_SPOT, 3))
-        u(sc, "u_ambient").write(mood.ambient.astype(np.float32).tobytes())
-        u(sc, "u_fog_color").write(mood.fog_color.astype(np.float32).tobytes())
-        u(sc, "u_fog_density").value = float(mood.fog_density)
-        u(sc, "u_exposure").value = self.exposure
-        u(sc, "u_srgb_encode").value = int(self.srgb_encode)
+        if not self._shadow_on:
+            return 0, 0
+        kind, index, where, target = sh
+        feet = [c.position for c in self.model.characters]
+        # the characters are what shadows must show; a scene without them: what the viewpoint looks at
+        centre = (np.mean(feet, axis=0) + np.array([0, 0.8, 0], np.float32) if feet
+                  else np.asarray(self.scene.viewpoint().look_at, np.float32))
+        if target is not None:
+            centre = target
+        radius = max(3.0, min(8.0, 1.8 + max((float(np.linalg.norm(f - centre)) for f in feet), default=0.0)))
+        self.shadow.matrix = light_matrix(kind, where, centre, radius)
+        return (1 if kind == "directional" else 2), index
 
     def draw(self, views: list[View], targets: list, clear: tuple | None = None, ar_mode: str = "opaque",
              viewports: list[tuple[int, int, int, int]] | None = None) -> None:
@@ -268,6 +239,7 @@ class SceneRenderer:
         self._head = np.mean([v.pose.position for v in views], axis=0).astype(np.float32)
         self._upload(self._head)
         self._set_frame_uniforms(ar_mode)
+        self._light_ubo.bind_to_uniform_block(light_block.BINDING)
         anchors = {cid: self.model.head_anchor(cid) for cid in self.subtitles.captions}
         right, up = billboard_axes(self._head + np.array([0, 0, -1], np.float32), self._head)
         if viewports is None and len(targets) == 1 and len(views) > 1:
@@ -412,6 +384,7 @@ class SceneRenderer:
         for m in self._models.values():
             m.release()
         self.shadow.release()
+        self._light_ubo.release()
         self._models, self._depth_vaos = {}, {}
         for obj in (self._sky_vao, self._halo_vao, self._halo_quad, self._halo_inst, *self._programs):
             obj.release()
@@ -442,9 +415,3 @@ def _view_matrix(pose) -> np.ndarray:
     m[:3, 3] = -(r.T @ np.asarray(pose.position, np.float32))
     return m
 
-
-def _pad(rows, n: int, width: int) -> bytes:
-    out = np.zeros((n, width), np.float32)
-    if rows:
-        out[:len(rows)] = np.asarray(rows, np.float32)[:, :width]
-    return out.tobytes()
