@@ -99,7 +99,7 @@ def rigid(n: int, joint: str):
 def ellipsoid(parts: Parts, centre, radii, region: str, joint: str, tag: str, seg=24, rings=16, axis="y"):
     """An ellipsoid; ``axis`` "z" puts its poles front/back (eyes: the front pole is the iris)."""
     th = np.linspace(0, math.pi, rings + 1)[:, None]
-    ph = np.linspace(0, 2 * math.pi, seg + 1)[None, :]
+    ph = np.linspace(-math.pi, math.pi, seg + 1)[None, :]  # u = 0.5 faces +Z (the front)
     unit = np.stack([np.sin(th) * np.sin(ph), np.cos(th) * np.ones_like(ph), np.sin(th) * np.cos(ph)], -1)
     unit = unit.reshape(-1, 3)
     if axis == "z":
@@ -109,9 +109,7 @@ def ellipsoid(parts: Parts, centre, radii, region: str, joint: str, tag: str, se
     nrm = unit / r
     nrm /= np.linalg.norm(nrm, axis=1, keepdims=True)
     uu, vv = np.meshgrid(np.linspace(0, 1, seg + 1), np.linspace(0, 1, rings + 1))
-    idx = grid_indices(rings, seg)
-    if axis == "z":
-        idx = idx.reshape(-1, 3)[:, ::-1].ravel()  # the axis swap mirrored the winding
+    idx = grid_indices(rings, seg)  # (the "z" swap is two reflections: the winding stays outward)
     j, w = rigid(len(pos), joint)
     return parts.add(pos, nrm, region_uv(region, uu.ravel(), vv.ravel()), j, w, idx, tag)
 
@@ -121,7 +119,7 @@ def tube(parts: Parts, y0: float, y1: float, radii0, radii1, x: float, region: s
     """A vertical tube from y0 (bottom) to y1 with elliptical sections (rx, rz) blending from
     radii0 to radii1; ``joints`` [(joint, y)]: weights blend linearly between joints by height."""
     t = np.linspace(0, 1, rings + 1)[:, None]
-    ph = np.linspace(0, 2 * math.pi, seg + 1)[None, :]
+    ph = np.linspace(-math.pi, math.pi, seg + 1)[None, :]  # u = 0.5 faces +Z (the front)
     rx = radii0[0] + (radii1[0] - radii0[0]) * t
     rz = radii0[1] + (radii1[1] - radii0[1]) * t
     y = y0 + (y1 - y0) * t
@@ -268,11 +266,12 @@ def build(name: str, spec: dict, out: Path) -> Path:
     # neck, head, hair, nose, eyes, mouth
     tube(p, 1.46, 1.56, (0.045, 0.045), (0.043, 0.043), 0.0, "skin", [("neck", 0)], "neck", caps=False)
     head = ellipsoid(p, (0.0, 1.65, 0.0), (0.105, 0.13, 0.115), "face", "head", "head", seg=32, rings=20)
-    ellipsoid(p, (0.0, 1.69, -0.012), (0.113, 0.1, 0.12), "hair", "head", "hair", seg=24, rings=12)
+    # the hair is a cap: above and behind the face, so the forehead, eyes and cheeks stay clear
+    ellipsoid(p, (0.0, 1.70, -0.03), (0.112, 0.097, 0.115), "hair", "head", "hair", seg=24, rings=12)
     if spec["bun"]:
         ellipsoid(p, (0.0, 1.7, -0.12), (0.05, 0.05, 0.045), "hair", "head", "hair", seg=12, rings=8)
     ellipsoid(p, (0.0, 1.64, 0.112), (0.016, 0.026, 0.02), "face", "head", "nose", seg=10, rings=6)
-    eyes = [ellipsoid(p, (sx * 0.038, 1.668, 0.094), (0.014, 0.014, 0.012), "eye", "head", "eye", seg=12,
+    eyes = [ellipsoid(p, (sx * 0.038, 1.668, 0.1), (0.014, 0.014, 0.012), "eye", "head", "eye", seg=12,
                       rings=8, axis="z") for sx in (-1, 1)]
     mouth = ellipsoid(p, (0.0, 1.594, 0.103), (0.028, 0.006, 0.012), "mouth", "head", "mouth", seg=16, rings=8)
     pos, nrm, uv, jnt, wgt, idx = p.arrays()
@@ -296,7 +295,7 @@ def build(name: str, spec: dict, out: Path) -> Path:
     targets["mouth_closed"] = mouth_shape(0.95, 0.35)
     d = np.zeros_like(pos)
     for e, sx in zip(eyes, (-1, 1), strict=True):
-        centre = np.array([sx * 0.038, 1.668, 0.094])
+        centre = np.array([sx * 0.038, 1.668, 0.1])
         d[e, 1] = (pos[e, 1] - centre[1]) * -0.92 + 0.004
     targets["blink"] = (d, None)
 

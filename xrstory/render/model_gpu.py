@@ -39,8 +39,11 @@ class _Prim:
 
 
 class ModelGpu:
-    def __init__(self, ctx, program, depth_program, model: GltfModel):
+    def __init__(self, ctx, program, depth_program, model: GltfModel, shared_state: dict | None = None):
+        """``shared_state``: one dict for all models drawn with these two programs (it remembers
+        uniform values the programs already hold, so unchanged ones are not written again)."""
         self.ctx, self.program, self.depth_program, self.model = ctx, program, depth_program, model
+        self.shared_state = shared_state if shared_state is not None else {}
         self.textures = [self._texture(t) for t in model.textures]
         self.materials = [*model.materials, MaterialData(name="default", metallic=0.0)]
         self._material_ubos = [ctx.buffer(material_block(m)) for m in self.materials]
@@ -123,6 +126,8 @@ class ModelGpu:
         ctx = self.ctx
         depth = which == "depth"
         u = self._du if depth else self._u
+        last = self.shared_state.setdefault(which == "depth", {})  # values the program holds already
+        root_bytes = np.ascontiguousarray(root.T, np.float32).tobytes()
         calls, gl_s = 0, 0.0
         for p in (only if only is not None else self.prims):
             if p.blend != (which == "blend") and not (depth and not p.blend):
@@ -130,20 +135,21 @@ class ModelGpu:
             if depth and p.blend:
                 continue
             m = p.material
-            if p.skin is not None:
-                u["u_skinned"].value = 1
+            skinned = int(p.skin is not None)
+            if last.get("u_skinned") != skinned:
+                u["u_skinned"].value = last["u_skinned"] = skinned
+            if skinned:
                 u["u_joints"].write(puppet.joint_bytes[p.skin])
-                u["u_model"].write(np.ascontiguousarray(root.T, np.float32).tobytes())
+                u["u_model"].write(root_bytes)
             else:
-                u["u_skinned"].value = 0
                 u["u_model"].write(np.ascontiguousarray((root @ puppet.world[p.node]).T, np.float32).tobytes())
+            morph = (p.morph_count, p.vertices) if p.morph_tex is not None else (0, 0)
+            if last.get("morph") != morph:
+                u["u_morph_count"].value, u["u_morph_vertices"].value = morph
+                last["morph"] = morph
             if p.morph_tex is not None:
                 p.morph_tex.use(MORPH_UNIT)
-                u["u_morph_count"].value = p.morph_count
-                u["u_morph_vertices"].value = p.vertices
                 u["u_morph_weights"].write(puppet.weight_bytes[p.node])
-            else:
-                u["u_morph_count"].value = 0
             if not depth:
                 self._material(u, p.material_index, opacity)
             if m.double_sided:
@@ -159,7 +165,9 @@ class ModelGpu:
 
     def _material(self, u, index: int, opacity: float) -> None:
         self._material_ubos[index].bind_to_uniform_block(MATERIAL_BINDING)
-        u["u_opacity"].value = opacity
+        last = self.shared_state[False]
+        if last.get("u_opacity") != opacity:
+            u["u_opacity"].value = last["u_opacity"] = opacity
         u["u_uv_transform"].write(self._uv_bytes[index])
         for unit, tex in self._material_textures[index]:
             tex.use(unit)

@@ -107,7 +107,9 @@ class SceneRenderer:
             prog["u_morph"].value = 7
         self.shadow = ShadowMap(ctx)
         self._shadow_on = False
-        self._models = {key: ModelGpu(ctx, self.p_model, self.p_model_depth, m) for key, m in self.model.models.items()}
+        shared: dict = {}
+        self._models = {key: ModelGpu(ctx, self.p_model, self.p_model_depth, m, shared)
+                        for key, m in self.model.models.items()}
         self._puppets = [c for c in self.model.characters if c.puppet is not None]
         self._meshes = {kind: _MeshGpu(ctx, self.p_scene, data, len(self.model.rows[kind]))
                         for kind, data in self.model.meshes.items()}
