@@ -28,7 +28,8 @@ layout(std140) uniform Lights {
     vec4 u_spot_direction[MAX_SPOT];   // xyz, w = cos(cone half-angle)
     vec4 u_spot_color[MAX_SPOT];
 };
-uniform sampler2DShadow u_shadow_map;
+uniform sampler2DShadow u_shadow_map;          // props and figures (redrawn when they move)
+uniform sampler2DShadow u_shadow_map_dynamic;  // glTF characters (every frame)
 
 const float PI = 3.14159265;
 
@@ -69,7 +70,10 @@ float shadow_at(vec3 world, vec3 n, vec3 l) {
     float sum = 0.0;
     for (int y = -1; y <= 1; ++y)
         for (int x = -1; x <= 1; ++x)
-            sum += texture(u_shadow_map, vec3(p.xy + vec2(x, y) * u_shadow_params.x, p.z - 0.0005));
+        {
+            vec3 at = vec3(p.xy + vec2(x, y) * u_shadow_params.x, p.z - 0.0005);
+            sum += texture(u_shadow_map, at) * texture(u_shadow_map_dynamic, at);
+        }
     return sum / 9.0;
 }
 

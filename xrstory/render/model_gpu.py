@@ -117,7 +117,7 @@ class ModelGpu:
         return [p for p in self.prims if p.blend]
 
     def draw(self, puppet, root: np.ndarray, opacity: float = 1.0, which: str = "opaque",
-             only: list | None = None) -> tuple[int, float]:
+             only: list | None = None, clock=time.perf_counter) -> tuple[int, float]:
         """Draw primitives: ``which`` "opaque" (OPAQUE and MASK), "blend", or "depth" (shadow
         pass, every non-blended primitive). ``root``: (4, 4) model space -> world. Returns the
         number of draw calls and the seconds spent inside them (the renderer's GL share)."""
@@ -152,16 +152,24 @@ class ModelGpu:
                 u["u_morph_weights"].write(puppet.weight_bytes[p.node])
             if not depth:
                 self._material(u, p.material_index, opacity)
-            if m.double_sided:
-                ctx.disable(moderngl.CULL_FACE)
-            else:
-                ctx.enable(moderngl.CULL_FACE)
-            g = time.perf_counter()
+            cull = not (m.double_sided or depth)  # the shadow pass draws both faces of everything
+            if last.get("cull", False) != cull:
+                (ctx.enable if cull else ctx.disable)(moderngl.CULL_FACE)
+                last["cull"] = cull
+            g = clock()
             p.vaos["depth" if depth else "lit"].render()
-            gl_s += time.perf_counter() - g
+            gl_s += clock() - g
             calls += 1
-        ctx.disable(moderngl.CULL_FACE)
         return calls, gl_s
+
+    def end_pass(self) -> None:
+        """After the model draws of a pass: back to no culling, as the other passes expect."""
+        import moderngl
+
+        for last in self.shared_state.values():
+            if last.get("cull"):
+                self.ctx.disable(moderngl.CULL_FACE)
+                last["cull"] = False
 
     def _material(self, u, index: int, opacity: float) -> None:
         self._material_ubos[index].bind_to_uniform_block(MATERIAL_BINDING)

@@ -17,20 +17,37 @@ from xrstory.render.gltf import Clip, GltfModel
 _WIDTH = {"translation": 3, "rotation": 4, "scale": 3}
 
 
+def _quat_form() -> np.ndarray:
+    """(16, 9): the rotation matrix of q as a quadratic form of q's components, so a batch of
+    quaternions becomes matrices with one outer product and one matmul."""
+    c = np.zeros((4, 4, 3, 3), np.float32)
+    x, y, z, w = range(4)
+
+    def add(i, j, a, b, k):
+        c[a, b, i, j] += k / 2
+        c[b, a, i, j] += k / 2
+
+    for a, k in ((x, 1), (y, -1), (z, -1), (w, 1)):
+        add(0, 0, a, a, k)
+    for a, k in ((x, -1), (y, 1), (z, -1), (w, 1)):
+        add(1, 1, a, a, k)
+    for a, k in ((x, -1), (y, -1), (z, 1), (w, 1)):
+        add(2, 2, a, a, k)
+    for (i, j), terms in {(0, 1): ((x, y, 2), (z, w, -2)), (0, 2): ((x, z, 2), (y, w, 2)),
+                          (1, 0): ((x, y, 2), (z, w, 2)), (1, 2): ((y, z, 2), (x, w, -2)),
+                          (2, 0): ((x, z, 2), (y, w, -2)), (2, 1): ((y, z, 2), (x, w, 2))}.items():
+        for a, b, k in terms:
+            add(i, j, a, b, k)
+    return c.reshape(16, 9)
+
+
+_QUAT_FORM = _quat_form()
+
+
 def quat_matrices(q: np.ndarray) -> np.ndarray:
-    """(n, 4) quaternions x, y, z, w -> (n, 3, 3) rotation matrices."""
-    x, y, z, w = q[:, 0], q[:, 1], q[:, 2], q[:, 3]
-    m = np.empty((len(q), 3, 3), np.float32)
-    m[:, 0, 0] = 1 - 2 * (y * y + z * z)
-    m[:, 0, 1] = 2 * (x * y - z * w)
-    m[:, 0, 2] = 2 * (x * z + y * w)
-    m[:, 1, 0] = 2 * (x * y + z * w)
-    m[:, 1, 1] = 1 - 2 * (x * x + z * z)
-    m[:, 1, 2] = 2 * (y * z - x * w)
-    m[:, 2, 0] = 2 * (x * z - y * w)
-    m[:, 2, 1] = 2 * (y * z + x * w)
-    m[:, 2, 2] = 1 - 2 * (x * x + y * y)
-    return m
+    """(n, 4) quaternions x, y, z, w (any length: the form is divided by |q|^2) -> (n, 3, 3)."""
+    outer = (q[:, :, None] * q[:, None, :]).reshape(len(q), 16)
+    return ((outer @ _QUAT_FORM) / np.sum(q * q, axis=1, keepdims=True)).reshape(-1, 3, 3).astype(np.float32)
 
 
 def local_matrices(t: np.ndarray, r: np.ndarray, s: np.ndarray) -> np.ndarray:
@@ -183,7 +200,12 @@ class ModelPose:
             if weight >= 1.0:
                 dst[tr.nodes] = v
             elif tr.path == "rotation":
-                dst[tr.nodes] = _slerp(dst[tr.nodes], v, np.full((len(v), 1), weight, np.float32))
+                # cross-fades blend with nlerp (keys themselves are slerped): cheaper, and the
+                # difference is invisible over a fade of a third of a second
+                cur = dst[tr.nodes]
+                v = np.where(np.sum(cur * v, axis=1, keepdims=True) < 0, -v, v)
+                out = cur + (v - cur) * weight
+                dst[tr.nodes] = out / np.linalg.norm(out, axis=1, keepdims=True)
             else:
                 dst[tr.nodes] += (v - dst[tr.nodes]) * weight
 

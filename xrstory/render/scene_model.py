@@ -95,6 +95,7 @@ class SceneModel:
         self.dirty = True  # some instance rows changed since the renderer last uploaded
         self.dirty_kinds: set[str] = set()  # which mesh kinds' rows changed
         self.lights_dirty = True  # lights or glows changed (props, light levels, mood)
+        self.geometry_dirty = True  # an opaque instance moved, appeared or vanished (static shadows)
         prop_states = {p.id: p.initial_state for p in scene.props}
         if state is not None:
             prop_states.update(state.prop_states)
@@ -232,8 +233,13 @@ class SceneModel:
     def _write_prop(self, slot: _PropSlot) -> None:
         look = slot.animator.current
         p = slot.animator.prop
-        slot.matrix = trs(look.position, look.rotation_deg, p.scale, p.pivot)
+        matrix = trs(look.position, look.rotation_deg, p.scale, p.pivot)
         alpha = look.opacity * look.presence
+        old = self.rows[slot.kind][slot.row]
+        # shadows change only when a caster moves or appears/disappears, not when its colour fades
+        if not np.array_equal(matrix, slot.matrix) or (old[19] >= 0.999) != (alpha >= 0.999):
+            self.geometry_dirty = True
+        slot.matrix = matrix
         self.rows[slot.kind][slot.row] = _row(slot.matrix, look.color, alpha, look.emissive,
                                               look.roughness, look.metallic)
         self.dirty = self.lights_dirty = True
@@ -245,6 +251,7 @@ class SceneModel:
             return
         s = c.height / figure.RIG_HEIGHT
         c.root = translation(c.position) @ rotation_y(c.yaw) @ scaling((s, s, s))
+        self.geometry_dirty = True
         if c.rigged:
             mouth = figure.mouth_part(c.mouth)
             c.locals[figure.MOUTH_INDEX] = mouth.matrix

@@ -49,33 +49,45 @@ def light_matrix(kind: str, where: np.ndarray, centre: np.ndarray, radius: float
 
 
 class ShadowMap:
+    """Two depth maps from the same light: ``static`` (props and primitive figures, redrawn only
+    when they or the light change) and ``dynamic`` (glTF characters, every frame). The shaders
+    multiply the two visibilities, so a frame redraws only what moves."""
+
     def __init__(self, ctx, size: int = SIZE):
         import moderngl
 
         self.ctx, self.size = ctx, size
-        self.depth = ctx.depth_texture((size, size))
-        self.depth.compare_func = "<="
-        self.depth.filter = (moderngl.LINEAR, moderngl.LINEAR)
-        self.depth.repeat_x = self.depth.repeat_y = False
-        self.fbo = ctx.framebuffer(depth_attachment=self.depth)
+        self.maps = []
+        for _ in range(2):
+            depth = ctx.depth_texture((size, size))
+            depth.compare_func = "<="
+            depth.filter = (moderngl.LINEAR, moderngl.LINEAR)
+            depth.repeat_x = depth.repeat_y = False
+            self.maps.append((depth, ctx.framebuffer(depth_attachment=depth)))
+        self.static, self.dynamic = self.maps[0][0], self.maps[1][0]
         self.matrix = np.eye(4, dtype=np.float32)
+        self.static_stale = True
+        self.dynamic_empty = False  # the dynamic map is cleared and nothing is drawn into it
 
-    def begin(self) -> None:
+    def begin(self, which: int) -> None:
+        """Clear map ``which`` (0 static, 1 dynamic) and draw into it."""
         import moderngl
 
         ctx = self.ctx
-        self.fbo.use()
-        ctx.viewport = (0, 0, self.size, self.size)
+        fbo = self.maps[which][1]
+        fbo.use()  # (its viewport is the whole map; its depth mask is on since it was made)
         ctx.scissor = None
-        self.fbo.depth_mask = True
-        self.fbo.clear(depth=1.0)
+        fbo.clear(depth=1.0)
         ctx.enable_only(moderngl.DEPTH_TEST)
         ctx.depth_func = "<"
         ctx.polygon_offset = 1.5, 2.0  # slope-scaled bias against shadow acne
 
-    def end(self) -> None:
+    def end(self, static_unit: int, dynamic_unit: int) -> None:
         self.ctx.polygon_offset = 0.0, 0.0
+        self.static.use(static_unit)
+        self.dynamic.use(dynamic_unit)
 
     def release(self) -> None:
-        self.fbo.release()
-        self.depth.release()
+        for depth, fbo in self.maps:
+            fbo.release()
+            depth.release()
