@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xrstory.render.gltf_write import CLAMP, NEAREST, GltfBuilder
+from xrstory.render.gltf_write import CLAMP, NEAREST, REPEAT, GltfBuilder
 
 TEXELS = np.array([[(200, 30, 30, 255), (30, 200, 30, 255)], [(30, 30, 200, 255), (128, 128, 128, 255)]], np.uint8)
 
@@ -26,12 +26,14 @@ def quad(b: GltfBuilder, name: str, material: int, centre=(0.0, 0.5, 0.0), size=
                   uv=[(0, 1), (1, 1), (1, 0), (0, 0)] if uv else None)
 
 
-def textured_quad(path: Path) -> Path:
+def textured_quad(path: Path, offset: tuple[float, float] | None = None) -> Path:
     """A 1 m quad (y 0..1) with a 2x2 NEAREST base colour texture: red top left, green top
-    right, blue bottom left, grey (sRGB 128) bottom right."""
+    right, blue bottom left, grey (sRGB 128) bottom right. ``offset``: a KHR_texture_transform
+    offset (the texture then repeats)."""
     b = GltfBuilder()
-    tex = b.texture(TEXELS, mag=NEAREST, min_=NEAREST, wrap=CLAMP)
-    mat = b.material("texels", base_texture=tex, metallic=0.0, roughness=1.0)
+    tex = b.texture(TEXELS, mag=NEAREST, min_=NEAREST, wrap=CLAMP if offset is None else REPEAT)
+    mat = b.material("texels", base_texture=tex, metallic=0.0, roughness=1.0,
+                     uv_transform=None if offset is None else {"offset": list(offset)})
     b.node("quad", mesh=quad(b, "quad", mat))
     return b.save(path)
 
@@ -76,6 +78,35 @@ def blended_pair(path: Path) -> Path:
         mat = b.material(name, base_color=(0, 0, 0, 0.5), emissive=col, emissive_strength=2.0,
                          alpha_mode="BLEND", double_sided=True)
         b.node(name, mesh=quad(b, name, mat, centre=(0.0, 0.5, z), size=0.6, uv=False))
+    return b.save(path)
+
+
+def clips_model(path: Path) -> Path:
+    """One node animated three ways: translation LINEAR, scale STEP, translation CUBICSPLINE."""
+    b = GltfBuilder()
+    mat = b.material("m")
+    mesh = b.mesh("tri", [(0, 0, 0), (1, 0, 0), (0, 1, 0)], [(0, 0, 1)] * 3, [0, 1, 2], mat)
+    n = b.node("n", mesh=mesh)
+    b.animation("lin", [(n, "translation", [0.0, 1.0, 2.0], [(0, 0, 0), (2, 0, 0), (2, 4, 0)], "LINEAR")])
+    b.animation("step", [(n, "scale", [0.0, 1.0], [(1, 1, 1), (3, 3, 3)], "STEP")])
+    # CUBICSPLINE keys: (in-tangent, value, out-tangent) each
+    b.animation("cubic", [(n, "translation", [0.0, 2.0],
+                           [(0, 0, 0), (0, 0, 0), (1, 0, 0), (1, 0, 0), (4, 0, 0), (0, 0, 0)], "CUBICSPLINE")])
+    return b.save(path)
+
+
+def morph_triangle(path: Path) -> Path:
+    """A triangle (node 0) with morph targets "stretch" (the top vertex 0.5 m up) and "other",
+    and a clip "pulse" animating their weights (LINEAR: 0,0 -> 1,0.25 -> 0,0 over 2 s)."""
+    b = GltfBuilder()
+    mat = b.material("m")
+    pos = np.array([(0, 0, 0), (1, 0, 0), (0, 1, 0)], np.float32)
+    up = np.zeros_like(pos)
+    up[2, 1] = 0.5
+    mesh = b.mesh("tri", pos, [(0, 0, 1)] * 3, [0, 1, 2], mat,
+                  targets={"stretch": (up, None), "other": (np.zeros_like(pos), None)})
+    n = b.node("n", mesh=mesh)
+    b.animation("pulse", [(n, "weights", [0.0, 1.0, 2.0], [[0.0, 0.0], [1.0, 0.25], [0.0, 0.0]], "LINEAR")])
     return b.save(path)
 
 

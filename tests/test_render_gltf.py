@@ -18,7 +18,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gltf_assets import TEXELS, arm, blended_pair, scene_folder, textured_quad
+from gltf_assets import (
+    TEXELS,
+    arm,
+    blended_pair,
+    clips_model,
+    morph_triangle,
+    scene_folder,
+    textured_quad,
+)
 
 from xrstory.render.renderer import SceneRenderer
 from xrstory.render.view import Pose
@@ -33,7 +41,9 @@ VALIDATOR = Path(os.environ.get("XRSTORY_GLTF_VALIDATOR", ROOT / ".cache" / "npm
 @pytest.fixture(scope="module")
 def assets(tmp_path_factory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("gltf")
-    return {"quad": textured_quad(d / "quad.glb"), "arm": arm(d / "arm.glb"), "pair": blended_pair(d / "pair.glb")}
+    return {"quad": textured_quad(d / "quad.glb"), "arm": arm(d / "arm.glb"), "pair": blended_pair(d / "pair.glb"),
+            "shifted": textured_quad(d / "shifted.glb", offset=(0.5, 0.0)), "clips": clips_model(d / "clips.glb"),
+            "morph": morph_triangle(d / "morph.glb")}
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +98,16 @@ def test_textured_quad_samples_the_right_texels_srgb_decoded(display, assets, tm
     # sRGB 128 decodes to 0.216 linear; a sampler that skipped the decode would light 0.502
     px, py = project(view, (0.25, 0.25, -2.0))
     assert img[py, px, 0] < lit_pixel(128 / 255)[()] - 20
+
+
+def test_khr_texture_transform_offsets_the_texels(display, assets, tmp_path):
+    folder = scene_folder(tmp_path / "s", assets["shifted"], ambient=1 / 0.55)
+    img, frame, _ = render(display, folder)
+    view = frame.views[0]
+    for (row, col), (x, y) in {(0, 1): (-0.25, 0.75), (0, 0): (0.25, 0.75), (1, 1): (-0.25, 0.25)}.items():
+        px, py = project(view, (x, y, -2.0))
+        got = img[py - 2:py + 3, px - 2:px + 3, :3].reshape(-1, 3).mean(0)
+        assert np.abs(got - expected_pixel(TEXELS[row, col, :3].astype(np.float64))).max() <= 3.0, (row, col, got)
 
 
 def test_skinned_arm_bent_by_its_joint_moves_the_forearm_pixels(display, assets, tmp_path):

@@ -10,11 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gltf_assets import arm, scene_folder
+from gltf_assets import arm, clips_model, morph_triangle, scene_folder
 
 from xrstory.render.face import Face
 from xrstory.render.gltf import load_model
-from xrstory.render.gltf_write import GltfBuilder
 from xrstory.render.mesh import MeshError
 from xrstory.render.pose import ClipMixer, ModelPose, clip_tracks
 from xrstory.render.scene_model import SceneModel
@@ -24,17 +23,7 @@ ROOT_ASSETS = "assets/characters"
 
 
 def _model_with_clips(tmp_path):
-    """One node animated three ways: translation LINEAR, scale STEP, translation CUBICSPLINE."""
-    b = GltfBuilder()
-    mat = b.material("m")
-    mesh = b.mesh("tri", [(0, 0, 0), (1, 0, 0), (0, 1, 0)], [(0, 0, 1)] * 3, [0, 1, 2], mat)
-    n = b.node("n", mesh=mesh)
-    b.animation("lin", [(n, "translation", [0.0, 1.0, 2.0], [(0, 0, 0), (2, 0, 0), (2, 4, 0)], "LINEAR")])
-    b.animation("step", [(n, "scale", [0.0, 1.0], [(1, 1, 1), (3, 3, 3)], "STEP")])
-    # CUBICSPLINE keys: (in-tangent, value, out-tangent) each
-    b.animation("cubic", [(n, "translation", [0.0, 2.0],
-                           [(0, 0, 0), (0, 0, 0), (1, 0, 0), (1, 0, 0), (4, 0, 0), (0, 0, 0)], "CUBICSPLINE")])
-    return load_model(b.save(tmp_path / "clips.glb"))
+    return load_model(clips_model(tmp_path / "clips.glb"))
 
 
 def test_linear_step_and_cubic_sampling(tmp_path):
@@ -49,6 +38,20 @@ def test_linear_step_and_cubic_sampling(tmp_path):
     want = (2 * u**3 - 3 * u**2 + 1) * 0 + (u**3 - 2 * u**2 + u) * td + (-2 * u**3 + 3 * u**2) * 4 + (u**3 - u**2) * td
     assert cubic.sample(1.0)[0][0] == pytest.approx(want)
     assert m.clips["lin"].duration == pytest.approx(2.0)
+
+
+def test_morph_weights_animated_by_a_clip_and_overridden_by_code(tmp_path):
+    m = load_model(morph_triangle(tmp_path / "w.glb"))
+    n = 0
+    assert m.meshes[0].target_names == ["stretch", "other"]
+    assert m.meshes[0].primitives[0].morph[0, 2, 0, :3] == pytest.approx([0, 0.5, 0])
+    pose = ModelPose(m)
+    pose.apply(clip_tracks(m, m.clips["pulse"]), 0.5)
+    assert pose.weights[n] == pytest.approx([0.5, 0.125])
+    face = Face({"stretch": [(n, 0)]}, {"aa": {"stretch": 1.0}}, None, seed="x")
+    face.update(1.0, level=1.0, viseme="aa")
+    face.apply(pose.weights)  # code sets the mouth over the clip's value
+    assert pose.weights[n][0] == pytest.approx(1.0, abs=1e-3) and pose.weights[n][1] == pytest.approx(0.125)
 
 
 def test_rotation_is_slerped_and_the_arm_bends_at_its_joint(tmp_path):
