@@ -16,7 +16,9 @@ const int MORPH_WIDTH = 4096;             // texels per row of the morph texture
 uniform mat4 u_view_proj;
 uniform mat4 u_model;                     // model space -> world
 uniform int u_skinned;
-uniform mat4 u_joints[MAX_JOINTS];        // model space, joint world @ inverse bind
+layout(std140) uniform Joints {           // one buffer per character and skin, written once a frame
+    mat4 u_joints[MAX_JOINTS];            // model space, joint world @ inverse bind
+};
 uniform sampler2D u_morph;                // RGBA32F: per target, per vertex: position delta, normal delta
 uniform int u_morph_count;
 uniform int u_morph_vertices;

@@ -38,6 +38,9 @@ def test_linear_step_and_cubic_sampling(tmp_path):
     want = (2 * u**3 - 3 * u**2 + 1) * 0 + (u**3 - 2 * u**2 + u) * td + (-2 * u**3 + 3 * u**2) * 4 + (u**3 - u**2) * td
     assert cubic.sample(1.0)[0][0] == pytest.approx(want)
     assert m.clips["lin"].duration == pytest.approx(2.0)
+    # the baked samples of the cubic track agree with the exact evaluation between bake points
+    for t in (0.1, 0.77, 1.33, 1.999):
+        assert cubic.sample(t) == pytest.approx(cubic.exact(t), abs=1e-4)
 
 
 def test_morph_weights_animated_by_a_clip_and_overridden_by_code(tmp_path):
@@ -57,7 +60,10 @@ def test_morph_weights_animated_by_a_clip_and_overridden_by_code(tmp_path):
 def test_rotation_is_slerped_and_the_arm_bends_at_its_joint(tmp_path):
     m = load_model(arm(tmp_path / "arm.glb"))
     track = clip_tracks(m, m.clips["bend"])[0]
-    q = track.sample(0.25)[0]  # half way to 90 degrees about +Z
+    assert track.baked is not None  # rotations are baked; the exact slerp and the baked rows agree
+    for t in (0.013, 0.25, 0.377, 2.9):
+        assert track.sample(t) == pytest.approx(track.exact(t), abs=1e-5)
+    q = track.exact(0.25)[0]  # half way to 90 degrees about +Z
     assert q == pytest.approx([0, 0, math.sin(math.radians(22.5)), math.cos(math.radians(22.5))], abs=1e-5)
     pose = ModelPose(m)
     pose.apply(clip_tracks(m, m.clips["bend"]), 1.0)

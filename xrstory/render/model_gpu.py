@@ -19,7 +19,7 @@ SLOTS = (("base", 1, "u_tex_base"), ("mr", 2, "u_tex_mr"), ("normal", 4, "u_tex_
          ("occlusion", 8, "u_tex_occlusion"), ("emissive", 16, "u_tex_emissive"))
 TEX_UNIT0 = 1  # units 1..5 material textures, 6 shadow map, 7 morph deltas (0 is the subtitles' atlas)
 MORPH_UNIT = 7
-MATERIAL_BINDING = 1  # uniform block binding of Material (0 is Lights)
+MATERIAL_BINDING, JOINTS_BINDING = 1, 2  # uniform block bindings (0 is Lights)
 
 
 def material_block(m: MaterialData) -> bytes:
@@ -52,6 +52,9 @@ class ModelGpu:
                                     for k, (slot, _, name) in enumerate(SLOTS) if slot in m.textures]
                                    for m in self.materials]
         program["Material"].binding = MATERIAL_BINDING
+        for prog in (program, depth_program):
+            prog["Joints"].binding = JOINTS_BINDING
+        self._joint_buffers: dict[tuple[int, int], object] = {}
         self.prims: list[_Prim] = []
         for node_index in model.order:
             node = model.nodes[node_index]
@@ -113,6 +116,15 @@ class ModelGpu:
         return pr
 
     # -- drawing ----------------------------------------------------------------------
+    def upload_pose(self, puppet) -> None:
+        """The puppet's joint matrices into its uniform buffers, once per frame for every pass."""
+        for skin, data in puppet.joint_bytes.items():
+            key = (id(puppet), skin)
+            buf = self._joint_buffers.get(key)
+            if buf is None:
+                buf = self._joint_buffers[key] = self.ctx.buffer(reserve=len(data))
+            buf.write(data)
+
     def blend_prims(self) -> list[_Prim]:
         return [p for p in self.prims if p.blend]
 
@@ -139,7 +151,7 @@ class ModelGpu:
             if last.get("u_skinned") != skinned:
                 u["u_skinned"].value = last["u_skinned"] = skinned
             if skinned:
-                u["u_joints"].write(puppet.joint_bytes[p.skin])
+                self._joint_buffers[(id(puppet), p.skin)].bind_to_uniform_block(JOINTS_BINDING)
                 u["u_model"].write(root_bytes)
             else:
                 u["u_model"].write(np.ascontiguousarray((root @ puppet.world[p.node]).T, np.float32).tobytes())
@@ -190,7 +202,7 @@ class ModelGpu:
                 p.morph_tex.release()
         for t in self.textures:
             t.release()
-        for b in self._material_ubos:
+        for b in (*self._material_ubos, *self._joint_buffers.values()):
             b.release()
-        self._material_ubos = []
+        self._material_ubos, self._joint_buffers = [], {}
         self.prims, self.textures = [], []

@@ -49,6 +49,7 @@ class Puppet:
         self.world = self.pose.world()
         self.joint_bytes: dict[int, bytes] = {}
         self._joints = [np.tile(np.eye(4, dtype=np.float32), (MAX_JOINTS, 1, 1)) for _ in model.skins]
+        self._weights_pad = np.zeros(MAX_TARGETS, np.float32)
         self.weight_bytes: dict[int, bytes] = {}
         self.evaluate(0.0, 0.0, "")
 
@@ -67,7 +68,8 @@ class Puppet:
             jm = self.pose.joint_matrices(s, self.world)
             self._joints[s][:len(jm)] = jm.transpose(0, 2, 1)  # column-major for GLSL
             self.joint_bytes[s] = self._joints[s].tobytes()  # the uniform array is written whole
+        pad = self._weights_pad
         for node, w in self.pose.weights.items():
-            pad = np.zeros(MAX_TARGETS, np.float32)
-            pad[:min(len(w), MAX_TARGETS)] = w[:MAX_TARGETS]
+            n = min(len(w), MAX_TARGETS)
+            pad[:n] = w[:n]
             self.weight_bytes[node] = pad.tobytes()

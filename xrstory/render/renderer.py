@@ -261,6 +261,8 @@ class SceneRenderer:
         if clear is None and ar_mode != "opaque":
             clear = (0.0, 0.0, 0.0, 0.0)
         u = self._u_of
+        for c in self._puppets:
+            self._models[c.model_kind].upload_pose(c.puppet)
         if self._shadow_on:
             n, g = self._draw_shadow_map()
             calls, gl_s = calls + n, gl_s + g
