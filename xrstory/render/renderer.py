@@ -29,7 +29,7 @@ from xrstory.render.light_block import MAX_DIR, MAX_POINT
 from xrstory.render.model_gpu import ModelGpu
 from xrstory.render.scene_model import ROW, SceneModel
 from xrstory.render.shaders import load_program
-from xrstory.render.shadow import ShadowMap, light_matrix
+from xrstory.render.shadow import ShadowMap, light_matrix, shadow_size_for
 from xrstory.render.subtitles import SubtitleLayer, billboard_axes
 from xrstory.render.view import View
 from xrstory.story.scene import Scene
@@ -83,7 +83,8 @@ class _MeshGpu:
 class SceneRenderer:
     def __init__(self, ctx, scene: Scene, state: StoryState | None = None,
                  shaders_dir: str | Path | None = None, assets_dir: str | Path | None = None,
-                 srgb_encode: bool = True, exposure: float = 0.6, cloudiness: float | None = None):
+                 srgb_encode: bool = True, exposure: float = 0.6, cloudiness: float | None = None,
+                 shadow_size: int | None = None):
         self.ctx = ctx
         self.scene = scene
         self.model = SceneModel(scene, state)
@@ -110,7 +111,8 @@ class SceneRenderer:
                 self.p_model[name].value = 1 + i
         for prog in (self.p_model, self.p_model_depth):
             prog["u_morph"].value = 7
-        self.shadow = ShadowMap(ctx)
+        self.shadow_size = shadow_size
+        self.shadow: ShadowMap | None = None  # made at the first draw, sized for its targets
         self._shadow_on = False
         shared: dict = {}
         self._models = {key: ModelGpu(ctx, self.p_model, self.p_model_depth, m, shared)
@@ -174,7 +176,8 @@ class SceneRenderer:
                 else:
                     self._translucent_kinds.discard(kind)
             if model.geometry_dirty:
-                self.shadow.static_stale = True  # a prop or figure moved: its shadow too
+                if self.shadow is not None:  # (a new map starts stale)
+                    self.shadow.static_stale = True  # a prop or figure moved: its shadow too
                 model.geometry_dirty = False
             model.dirty_kinds.clear()
             model.dirty = False
@@ -250,6 +253,9 @@ class SceneRenderer:
         calls = 0
         ctx = self.ctx
         self._head = np.mean([v.pose.position for v in views], axis=0).astype(np.float32)
+        if self.shadow is None:
+            self.shadow = ShadowMap(ctx, self.shadow_size or shadow_size_for(max(targets[0].size)))
+            self.model.lights_dirty = True  # the light block carries the map's texel size
         self._upload(self._head)
         self._set_frame_uniforms(ar_mode)
         self._light_ubo.bind_to_uniform_block(light_block.BINDING)
@@ -409,7 +415,8 @@ class SceneRenderer:
             vao.release()
         for m in self._models.values():
             m.release()
-        self.shadow.release()
+        if self.shadow is not None:
+            self.shadow.release()
         self._light_ubo.release()
         self._models, self._depth_vaos = {}, {}
         for obj in (self._sky_vao, self._halo_vao, self._halo_quad, self._halo_inst, *self._programs):

@@ -15,6 +15,12 @@ SIZE = 1024  # texels per side
 POINT_NEAR, POINT_FOV_DEG = 0.5, 120.0  # metres; full angle of the point light's frustum
 
 
+def shadow_size_for(target_px: int) -> int:
+    """Shadow map texels per side for eyes ``target_px`` wide: the full map for headset eyes,
+    smaller ones for thumbnails and tests (llvmpipe pays per texel whatever the eye size)."""
+    return SIZE if target_px >= 640 else 512 if target_px >= 256 else 256
+
+
 def _look(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
     f = target - eye
     f = f / (np.linalg.norm(f) or 1.0)
