@@ -130,6 +130,17 @@ def test_unknown_clip_or_morph_target_is_an_error_naming_scene_and_field(tmp_pat
         SceneModel(_missing_model_scene(tmp_path / "c"))
 
 
+def test_a_required_extension_we_do_not_draw_is_named(tmp_path):
+    import pygltflib
+
+    path = clips_model(tmp_path / "c.glb")
+    gl = pygltflib.GLTF2().load(str(path))
+    gl.extensionsUsed = gl.extensionsRequired = ["KHR_draco_mesh_compression"]
+    gl.save_binary(str(tmp_path / "draco.glb"))
+    with pytest.raises(MeshError, match=r"draco\.glb: needs glTF extensions .*KHR_draco_mesh_compression"):
+        load_model(tmp_path / "draco.glb")
+
+
 def _missing_model_scene(folder):
     f = scene_folder(folder, None)
     text = (f / "scene.toml").read_text() + '''

@@ -26,6 +26,7 @@ _COMP = {5120: np.int8, 5121: np.uint8, 5122: np.int16, 5123: np.uint16, 5125: n
 _WIDTH = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT2": 4, "MAT3": 9, "MAT4": 16}
 _NORM_MAX = {np.int8: 127.0, np.uint8: 255.0, np.int16: 32767.0, np.uint16: 65535.0}
 TEXTURE_SLOTS = ("base", "mr", "normal", "occlusion", "emissive")
+SUPPORTED_EXTENSIONS = {"KHR_materials_emissive_strength", "KHR_texture_transform"}
 
 
 @dataclass
@@ -144,6 +145,10 @@ def load_model(path: str | Path) -> GltfModel:
         gl = pygltflib.GLTF2().load(str(path))
     except Exception as exc:  # pygltflib raises assorted errors on bad files
         raise _err(path, f"not a readable glTF 2.0 file ({exc})") from exc
+    unsupported = sorted(set(gl.extensionsRequired or []) - SUPPORTED_EXTENSIONS)
+    if unsupported:
+        raise _err(path, f"needs glTF extensions this renderer does not draw: {', '.join(unsupported)} "
+                         f"(supported: {', '.join(sorted(SUPPORTED_EXTENSIONS))})")
     blob = gl.binary_blob()
     buffers: dict[int, bytes] = {}
 
