@@ -121,7 +121,6 @@ class Session(TurnFlow, VoiceEvents, WorkerEvents):
         self._next_turn = 1
         self._last_speaker: str | None = None
         self._speaking: dict[str, float] = {}
-        self._visemes: dict[str, str] = {}  # character -> viseme class under the playhead (faces)
         self._subtitles: dict[str, str] = {}
         self._subtitle_until: dict[str, float] = {}
         self._active_turn: int | None = None  # turn whose reply is being generated or spoken
@@ -221,8 +220,7 @@ class Session(TurnFlow, VoiceEvents, WorkerEvents):
                 self._subtitle_until.pop(c, None)
         # the picture
         if self.renderer is not None and frame is not None:
-            self.renderer.update(self.story.state, frame.dt, speaking=self._speaking, visemes=self._visemes,
-                                 subtitles=self._subtitles,
+            self.renderer.update(self.story.state, frame.dt, speaking=self._speaking, subtitles=self._subtitles,
                                  player_position=frame.head.position)
             if frame.should_render:
                 self.renderer.draw(frame.views, frame.targets, ar_mode=getattr(self.display, "blend_mode", "opaque"))

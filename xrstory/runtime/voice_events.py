@@ -60,7 +60,6 @@ class VoiceEvents:
                                           words_spoken=len(spoken.split()), t=v.t))
         elif kind == "SpeakingLevel":
             self._speaking[v.character] = v.level
-            self._visemes[v.character] = v.viseme
 
     def _script_text_for(self, heard) -> tuple[str, int]:
         # scripted sessions speak one line at a time: the heard text belongs to the last one queued

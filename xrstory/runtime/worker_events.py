@@ -38,8 +38,6 @@ class WorkerEvents:
                 rec.say, rec.emotion, rec.triggers = w.say, w.emotion, list(w.triggers)
                 rec.fallback, rec.moderated = w.fallback, w.moderated
             self.story.note_utterance(w.character, w.say)
-            if self.renderer is not None:  # the reply's emotion plays the character's clip for it, if any
-                self.renderer.gesture(w.character, w.emotion)
             self._emit(w)
             director = self.director
             self.brain.call(lambda: director.on_character_line(w.character, w.say))
