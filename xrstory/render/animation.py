@@ -76,6 +76,10 @@ class PropAnimator:
         self.elapsed = 0.0
 
     @property
+    def target_state(self) -> str | None:
+        return self.state_name
+
+    @property
     def animating(self) -> bool:
         return self.elapsed < self.duration
 

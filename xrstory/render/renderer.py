@@ -7,8 +7,10 @@ framebuffer per view, or one framebuffer with a viewport per view. Per frame::
     renderer.update(story.state, frame.dt, speaking={"maren": 0.6}, subtitles={"maren": "Aye."})
     renderer.draw(frame.views, frame.targets, ar_mode="opaque")
 
-Passes per view: opaque instanced meshes (one draw per mesh kind), sky, translucent meshes
-(sorted), light glows, subtitles. Everything writes premultiplied alpha, so ``ar_mode``
+Once per frame: the shadow map of the one shadow-casting light (``shadow.py``). Passes per
+view: opaque instanced meshes (one draw per mesh kind), glTF characters (``model_gpu.py``: one
+draw per primitive, skinned and morphed on the GPU), sky, translucent meshes and blended glTF
+primitives (sorted far to near), light glows, subtitles. Everything writes premultiplied alpha, so ``ar_mode``
 "alpha_blend" (transparent clear, no sky) and "additive" (black clear, no sky) are what the
 OpenXR blend modes composite over passthrough. ``last_stats`` splits each frame's CPU time.
 """
@@ -22,15 +24,19 @@ from pathlib import Path
 
 import numpy as np
 
+from xrstory.render import light_block
+from xrstory.render.light_block import MAX_DIR, MAX_POINT
+from xrstory.render.model_gpu import ModelGpu
 from xrstory.render.scene_model import ROW, SceneModel
 from xrstory.render.shaders import load_program
+from xrstory.render.shadow import ShadowMap, light_matrix, shadow_size_for
 from xrstory.render.subtitles import SubtitleLayer, billboard_axes
 from xrstory.render.view import View
 from xrstory.story.scene import Scene
 from xrstory.story.state import StoryState
 
 AR_MODES = ("opaque", "alpha_blend", "additive")
-MAX_DIR, MAX_POINT, MAX_SPOT = 4, 16, 4
+SHADOW_UNIT, SHADOW_DYNAMIC_UNIT = 6, 8  # texture units (0 subtitles, 1-5 materials, 7 morph deltas)
 NEAR, FAR = 0.05, 100.0  # metres
 
 
@@ -77,7 +83,8 @@ class _MeshGpu:
 class SceneRenderer:
     def __init__(self, ctx, scene: Scene, state: StoryState | None = None,
                  shaders_dir: str | Path | None = None, assets_dir: str | Path | None = None,
-                 srgb_encode: bool = True, exposure: float = 0.6, cloudiness: float | None = None):
+                 srgb_encode: bool = True, exposure: float = 0.6, cloudiness: float | None = None,
+                 shadow_size: int | None = None):
         self.ctx = ctx
         self.scene = scene
         self.model = SceneModel(scene, state)
@@ -85,11 +92,38 @@ class SceneRenderer:
         self.exposure = exposure
         self.cloudiness = cloudiness
         self.last_stats = RenderStats()
+        # what RenderStats measures with: wall time by default; the bench also reads the thread's CPU
+        # time (time.thread_time), which a loaded machine's waiting does not inflate
+        self.clock = time.perf_counter
         self._head = np.asarray(scene.viewpoint().position, np.float32)
-        self._programs = [load_program(ctx, n, shaders_dir) for n in ("scene", "sky", "halo", "text")]
-        self.p_scene, self.p_sky, self.p_halo, self.p_text = self._programs
+        self._programs = [load_program(ctx, n, shaders_dir) for n in ("scene", "sky", "halo", "text", "model")]
+        self.p_scene, self.p_sky, self.p_halo, self.p_text, self.p_model = self._programs
+        self.p_scene_depth = load_program(ctx, "scene", shaders_dir, fragment="depth")
+        self.p_model_depth = load_program(ctx, "model", shaders_dir, fragment="depth")
+        self._programs += [self.p_scene_depth, self.p_model_depth]
+        self._light_ubo = ctx.buffer(reserve=light_block.SIZE_FLOATS * 4)
+        for prog in (self.p_scene, self.p_model):
+            prog["u_shadow_map"].value = SHADOW_UNIT
+            prog["u_shadow_map_dynamic"].value = SHADOW_DYNAMIC_UNIT
+            prog["Lights"].binding = light_block.BINDING
+        for i, name in enumerate(("u_tex_base", "u_tex_mr", "u_tex_normal", "u_tex_occlusion", "u_tex_emissive")):
+            if name in self.p_model:
+                self.p_model[name].value = 1 + i
+        for prog in (self.p_model, self.p_model_depth):
+            prog["u_morph"].value = 7
+        self.shadow_size = shadow_size
+        self.shadow: ShadowMap | None = None  # made at the first draw, sized for its targets
+        self._shadow_on = False
+        shared: dict = {}
+        self._models = {key: ModelGpu(ctx, self.p_model, self.p_model_depth, m, shared)
+                        for key, m in self.model.models.items()}
+        self._puppets = [c for c in self.model.characters if c.puppet is not None]
         self._meshes = {kind: _MeshGpu(ctx, self.p_scene, data, len(self.model.rows[kind]))
                         for kind, data in self.model.meshes.items()}
+        self._depth_vaos = {kind: ctx.vertex_array(self.p_scene_depth, [
+            (m.vbo, "3f 24x", "in_position"), (m.inst[0], "4f 4f 4f 4f 48x/i", "i_model0", "i_model1", "i_model2",
+                                                "i_model3")], m.ibo, index_element_size=4)
+            for kind, m in self._meshes.items()}
         self._sky_vao = ctx.vertex_array(self.p_sky, [])
         corners = np.array([-1, -1, 1, -1, 1, 1, -1, -1, 1, 1, -1, 1], np.float32)
         self._halo_quad = ctx.buffer(corners.tobytes())
@@ -109,15 +143,22 @@ class SceneRenderer:
 
     # -- per frame --------------------------------------------------------------------
     def update(self, state: StoryState | None, dt: float, speaking: dict[str, float] | None = None,
-               subtitles: dict[str, str] | None = None, player_position=None, snap: bool = False) -> None:
+               subtitles: dict[str, str] | None = None, player_position=None, snap: bool = False,
+               visemes: dict[str, str] | None = None) -> None:
         """Animate towards ``state``: prop-state blends, mood, light levels, characters facing the
-        player while they speak (``speaking``: id -> voice envelope 0..1), subtitle texts."""
-        t0 = time.perf_counter()
+        player while they speak (``speaking``: id -> voice envelope 0..1; ``visemes``: id -> the
+        viseme class now spoken, for glTF faces), glTF clips and faces, subtitle texts."""
+        t0 = self.clock()
         if player_position is not None:
             self._head = np.asarray(player_position, np.float32)
-        self.model.update(state, dt, speaking, self._head, snap)
+        self.model.update(state, dt, speaking, self._head, snap, visemes)
         self.subtitles.set_texts(subtitles or {})
-        self.last_stats.update_ms = (time.perf_counter() - t0) * 1e3
+        self.last_stats.update_ms = (self.clock() - t0) * 1e3
+
+    def gesture(self, character_id: str, emotion_or_clip: str) -> bool:
+        """A reply's emotion (or a named gesture) plays the clip the scene names for it,
+        cross-faded; False when the character has no such clip (primitive figures have none)."""
+        return self.model.gesture(character_id, emotion_or_clip)
 
     def _u_of(self, prog, name):
         return self._us[(id(prog), name)]
@@ -134,6 +175,10 @@ class SceneRenderer:
                     self._translucent_kinds.add(kind)
                 else:
                     self._translucent_kinds.discard(kind)
+            if model.geometry_dirty:
+                if self.shadow is not None:  # (a new map starts stale)
+                    self.shadow.static_stale = True  # a prop or figure moved: its shadow too
+                model.geometry_dirty = False
             model.dirty_kinds.clear()
             model.dirty = False
         if model.lights_dirty:
@@ -148,33 +193,16 @@ class SceneRenderer:
         u(sky, "u_time").value = float(self.model.time)
         if ar_mode != self._mode_set:
             u(sc, "u_blend_mode").value = AR_MODES.index(ar_mode)
+            self.p_model["u_blend_mode"].value = AR_MODES.index(ar_mode)
             self._mode_set = ar_mode
         if not self.model.lights_dirty:
             return  # lights, mood and exposure are as last frame: their uniforms still hold
         self.model.lights_dirty = False
         lights = self.model.lights()
         mood = self.model.mood.current
-        dirs = lights.directional[:MAX_DIR]
-        pts = lights.point[:MAX_POINT]
-        spots = lights.spot[:MAX_SPOT]
-        u(sc, "u_n_dir").value = len(dirs)
-        u(sc, "u_n_point").value = len(pts)
-        u(sc, "u_n_spot").value = len(spots)
-        if dirs:
-            u(sc, "u_dir_direction").write(_pad([d for d, _ in dirs], MAX_DIR, 3))
-            u(sc, "u_dir_color").write(_pad([c for _, c in dirs], MAX_DIR, 3))
-        if pts:
-            u(sc, "u_point_position").write(_pad([(*p, r) for p, r, _ in pts], MAX_POINT, 4))
-            u(sc, "u_point_color").write(_pad([c for _, _, c in pts], MAX_POINT, 3))
-        if spots:
-            u(sc, "u_spot_position").write(_pad([(*p, r) for p, r, _, _, _ in spots], MAX_SPOT, 4))
-            u(sc, "u_spot_direction").write(_pad([(*d, c) for _, _, d, c, _ in spots], MAX_SPOT, 4))
-            u(sc, "u_spot_color").write(_pad([col for *_, col in spots], MAX_SPOT, 3))
-        u(sc, "u_ambient").write(mood.ambient.astype(np.float32).tobytes())
-        u(sc, "u_fog_color").write(mood.fog_color.astype(np.float32).tobytes())
-        u(sc, "u_fog_density").value = float(mood.fog_density)
-        u(sc, "u_exposure").value = self.exposure
-        u(sc, "u_srgb_encode").value = int(self.srgb_encode)
+        shadow = self._set_shadow(lights)
+        self._light_ubo.write(light_block.pack(lights, mood, self.exposure, self.srgb_encode, shadow,
+                                               self.shadow.matrix, 1.0 / self.shadow.size))
         u(sky, "u_sky_top").write(mood.sky_top.astype(np.float32).tobytes())
         u(sky, "u_sky_horizon").write(mood.sky_horizon.astype(np.float32).tobytes())
         u(sky, "u_fog_color").write(mood.fog_color.astype(np.float32).tobytes())
@@ -183,6 +211,26 @@ class SceneRenderer:
         u(sky, "u_exposure").value = self.exposure
         u(sky, "u_srgb_encode").value = int(self.srgb_encode)
         u(self.p_halo, "u_srgb_encode").value = int(self.srgb_encode)
+
+    def _set_shadow(self, lights) -> tuple[int, int]:
+        """Choose the shadow frustum for this frame's shadow light; (kind, index) for the shaders."""
+        sh = lights.shadow
+        self._shadow_on = sh is not None and sh[1] < (MAX_DIR if sh[0] == "directional" else MAX_POINT)
+        if not self._shadow_on:
+            return 0, 0
+        kind, index, where, target = sh
+        feet = [c.position for c in self.model.characters]
+        # the characters are what shadows must show; a scene without them: what the viewpoint looks at
+        centre = (np.mean(feet, axis=0) + np.array([0, 0.8, 0], np.float32) if feet
+                  else np.asarray(self.scene.viewpoint().look_at, np.float32))
+        if target is not None:
+            centre = target
+        radius = max(3.0, min(8.0, 1.8 + max((float(np.linalg.norm(f - centre)) for f in feet), default=0.0)))
+        matrix = light_matrix(kind, where, centre, radius)
+        if not np.array_equal(matrix, self.shadow.matrix):
+            self.shadow.matrix = matrix
+            self.shadow.static_stale = True
+        return (1 if kind == "directional" else 2), index
 
     def draw(self, views: list[View], targets: list, clear: tuple | None = None, ar_mode: str = "opaque",
              viewports: list[tuple[int, int, int, int]] | None = None) -> None:
@@ -200,13 +248,17 @@ class SceneRenderer:
         if len(targets) not in (1, len(views)):
             raise ValueError(f"draw got {len(views)} views and {len(targets)} targets: give one target per "
                              "view, or one target with a viewport per view")
-        t0 = time.perf_counter()
+        t0 = self.clock()
         gl_s = 0.0
         calls = 0
         ctx = self.ctx
         self._head = np.mean([v.pose.position for v in views], axis=0).astype(np.float32)
+        if self.shadow is None:
+            self.shadow = ShadowMap(ctx, self.shadow_size or shadow_size_for(max(targets[0].size)))
+            self.model.lights_dirty = True  # the light block carries the map's texel size
         self._upload(self._head)
         self._set_frame_uniforms(ar_mode)
+        self._light_ubo.bind_to_uniform_block(light_block.BINDING)
         anchors = {cid: self.model.head_anchor(cid) for cid in self.subtitles.captions}
         right, up = billboard_axes(self._head + np.array([0, 0, -1], np.float32), self._head)
         if viewports is None and len(targets) == 1 and len(views) > 1:
@@ -215,13 +267,19 @@ class SceneRenderer:
         if clear is None and ar_mode != "opaque":
             clear = (0.0, 0.0, 0.0, 0.0)
         u = self._u_of
+        for c in self._puppets:
+            self._models[c.model_kind].upload_pose(c.puppet)
+        if self._shadow_on:
+            n, g = self._draw_shadow_map()
+            calls, gl_s = calls + n, gl_s + g
+        blend_items = self._sorted_blend_prims(self._head)
         for i, view in enumerate(views):
             fbo = targets[i] if len(targets) > 1 else targets[0]
             vp = viewports[i] if viewports else (0, 0, *fbo.size)
             view_proj = _projection(view.fov) @ _view_matrix(view.pose)  # (4, 4) float32, world -> clip
             vp_bytes = view_proj.T.tobytes()  # column-major for GLSL
             eye = np.asarray(view.pose.position, np.float32).tobytes()
-            g = time.perf_counter()
+            g = self.clock()
             fbo.use()
             ctx.viewport = vp
             ctx.scissor = vp if viewports else None
@@ -233,55 +291,112 @@ class SceneRenderer:
             ctx.enable_only(moderngl.DEPTH_TEST | moderngl.BLEND)
             ctx.depth_func = "<"
             ctx.blend_func = moderngl.ONE, moderngl.ONE_MINUS_SRC_ALPHA
-            gl_s += time.perf_counter() - g
+            gl_s += self.clock() - g
             u(self.p_scene, "u_view_proj").write(vp_bytes)
             u(self.p_scene, "u_eye").write(eye)
             for mesh in self._meshes.values():
                 if mesh.counts[0]:
-                    g = time.perf_counter()
+                    g = self.clock()
                     mesh.vaos[0].render(instances=mesh.counts[0])
-                    gl_s += time.perf_counter() - g
+                    gl_s += self.clock() - g
                     calls += 1
+            if self._puppets:
+                u(self.p_model, "u_view_proj").write(vp_bytes)
+                u(self.p_model, "u_eye").write(eye)
+                for c in self._puppets:
+                    n, g = self._models[c.model_kind].draw(c.puppet, c.root, clock=self.clock)
+                    calls, gl_s = calls + n, gl_s + g
+                self._models[self._puppets[0].model_kind].end_pass()
             if ar_mode == "opaque" and clear is None:
                 inv = view.pose.matrix() @ _inverse_projection(view.fov)  # clip -> world
                 u(self.p_sky, "u_inv_view_proj").write(inv.T.tobytes())
                 u(self.p_sky, "u_eye").write(eye)
-                g = time.perf_counter()
+                g = self.clock()
                 ctx.depth_func = "<="
                 self._sky_vao.render(moderngl.TRIANGLES, vertices=3)
                 ctx.depth_func = "<"
-                gl_s += time.perf_counter() - g
+                gl_s += self.clock() - g
                 calls += 1
-            g = time.perf_counter()
+            g = self.clock()
             fbo.depth_mask = False  # translucent things and glows do not hide what is behind them
-            gl_s += time.perf_counter() - g
+            gl_s += self.clock() - g
             for mesh in self._meshes.values():
                 if mesh.counts[1]:
-                    g = time.perf_counter()
+                    g = self.clock()
                     mesh.vaos[1].render(instances=mesh.counts[1])
-                    gl_s += time.perf_counter() - g
+                    gl_s += self.clock() - g
                     calls += 1
+            for c, prim in blend_items:
+                n, g = self._models[c.model_kind].draw(c.puppet, c.root, which="blend", only=[prim],
+                                                         clock=self.clock)
+                calls, gl_s = calls + n, gl_s + g
+            if blend_items:
+                self._models[blend_items[0][0].model_kind].end_pass()
             if self._halo_count:
                 u(self.p_halo, "u_view_proj").write(vp_bytes)
                 u(self.p_halo, "u_right").write(right.tobytes())
                 u(self.p_halo, "u_up").write(up.tobytes())
-                g = time.perf_counter()
+                g = self.clock()
                 ctx.blend_func = moderngl.ONE, moderngl.ONE
                 self._halo_vao.render(moderngl.TRIANGLES, vertices=6, instances=self._halo_count)
                 ctx.blend_func = moderngl.ONE, moderngl.ONE_MINUS_SRC_ALPHA
-                gl_s += time.perf_counter() - g
+                gl_s += self.clock() - g
                 calls += 1
             if self.subtitles.captions:
-                g = time.perf_counter()
+                g = self.clock()
                 ctx.disable(moderngl.DEPTH_TEST)  # subtitles stay readable in front of the scene
-                gl_s += time.perf_counter() - g
+                gl_s += self.clock() - g
                 self.subtitles.draw(view_proj, anchors, self._head, self.srgb_encode)
                 calls += len(self.subtitles.captions)
             fbo.depth_mask = True
         ctx.scissor = None
-        self.last_stats.draw_ms = (time.perf_counter() - t0) * 1e3
+        self.last_stats.draw_ms = (self.clock() - t0) * 1e3
         self.last_stats.gl_call_ms = gl_s * 1e3
         self.last_stats.draw_calls = calls
+
+    def _draw_shadow_map(self) -> tuple[int, float]:
+        """Depth from the shadow light, once per frame for all views: the static map only when
+        props or the light changed, the characters' map every frame. Returns draw calls and the
+        seconds inside GL calls."""
+        sm = self.shadow
+        calls, gl_s = 0, 0.0
+        light_vp = sm.matrix.T.tobytes()
+        if sm.static_stale:
+            sm.static_stale = False
+            g = self.clock()
+            sm.begin(0)
+            gl_s += self.clock() - g
+            self.p_scene_depth["u_view_proj"].write(light_vp)
+            for kind, mesh in self._meshes.items():
+                if mesh.counts[0]:
+                    g = self.clock()
+                    self._depth_vaos[kind].render(instances=mesh.counts[0])
+                    gl_s += self.clock() - g
+                    calls += 1
+        if self._puppets or not sm.dynamic_empty:
+            g = self.clock()
+            sm.begin(1)
+            gl_s += self.clock() - g
+            sm.dynamic_empty = not self._puppets
+            if self._puppets:
+                self.p_model_depth["u_view_proj"].write(light_vp)
+                for c in self._puppets:
+                    n, g = self._models[c.model_kind].draw(c.puppet, c.root, which="depth", clock=self.clock)
+                    calls, gl_s = calls + n, gl_s + g
+        g = self.clock()
+        sm.end(SHADOW_UNIT, SHADOW_DYNAMIC_UNIT)
+        return calls, gl_s + self.clock() - g
+
+    def _sorted_blend_prims(self, eye) -> list:
+        """(character, primitive) of every BLEND primitive, far to near from ``eye``."""
+        items = []
+        for c in self._puppets:
+            for prim in self._models[c.model_kind].blend_prims():
+                w = c.root @ (c.puppet.world[prim.node] if prim.skin is None else np.eye(4, dtype=np.float32))
+                centre = w[:3, :3] @ prim.centre + w[:3, 3]
+                items.append((float(np.sum((centre - eye) ** 2)), c, prim))
+        items.sort(key=lambda t: -t[0])
+        return [(c, p) for _, c, p in items]
 
     # -- queries ----------------------------------------------------------------------
     def pick(self, origin, direction, interactive_only: bool = False) -> str | None:
@@ -296,6 +411,14 @@ class SceneRenderer:
         self.subtitles.release()
         for mesh in self._meshes.values():
             mesh.release()
+        for vao in self._depth_vaos.values():
+            vao.release()
+        for m in self._models.values():
+            m.release()
+        if self.shadow is not None:
+            self.shadow.release()
+        self._light_ubo.release()
+        self._models, self._depth_vaos = {}, {}
         for obj in (self._sky_vao, self._halo_vao, self._halo_quad, self._halo_inst, *self._programs):
             obj.release()
         self._meshes = {}
@@ -325,9 +448,3 @@ def _view_matrix(pose) -> np.ndarray:
     m[:3, 3] = -(r.T @ np.asarray(pose.position, np.float32))
     return m
 
-
-def _pad(rows, n: int, width: int) -> bytes:
-    out = np.zeros((n, width), np.float32)
-    if rows:
-        out[:len(rows)] = np.asarray(rows, np.float32)[:, :width]
-    return out.tobytes()

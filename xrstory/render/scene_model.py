@@ -16,8 +16,10 @@ import numpy as np
 
 from xrstory.render import figure
 from xrstory.render.animation import MoodAnimator, PropAnimator
+from xrstory.render.gltf import GltfModel, load_model
 from xrstory.render.mesh import PRIMITIVES, MeshData, MeshError, load_gltf
 from xrstory.render.pick import Box, pick_nearest
+from xrstory.render.puppet import Puppet
 from xrstory.render.transform import rotation_y, scaling, translation, trs, wrap_angle, yaw_towards
 from xrstory.story.scene import Scene
 from xrstory.story.state import StoryState
@@ -34,6 +36,9 @@ class LightSet:
     point: list[tuple[np.ndarray, float, np.ndarray]] = field(default_factory=list)  # (position, range, colour)
     spot: list[tuple[np.ndarray, float, np.ndarray, float, np.ndarray]] = field(default_factory=list)
     # spot: (position, range, direction, cos half-angle, colour)
+    shadow: tuple[str, int, np.ndarray, np.ndarray | None] | None = None
+    # the one shadow-casting light: ("directional" | "point", index in its list, direction or
+    # position, the point its frustum looks at)
 
 
 @dataclass
@@ -60,6 +65,9 @@ class _CharacterSlot:
     groups: dict | None = None  # kind -> (part indices, row indices), built on first write
     mouth: float = 0.0
     root: np.ndarray = field(default_factory=lambda: np.eye(4, dtype=np.float32))
+    puppet: Puppet | None = None  # a glTF character (appearance.model); None: primitive figure or mesh
+    model_kind: str = ""  # key of the model in SceneModel.models
+    fit: np.ndarray = field(default_factory=lambda: np.eye(4, dtype=np.float32))  # model space -> feet at 0, height
 
 
 def _row(matrix: np.ndarray, color, alpha: float, emissive, roughness: float, metallic: float) -> np.ndarray:
@@ -80,12 +88,14 @@ class SceneModel:
         self._rows: dict[str, list[np.ndarray]] = {}
         self.props: list[_PropSlot] = []
         self.characters: list[_CharacterSlot] = []
+        self.models: dict[str, GltfModel] = {}  # glTF characters by resolved path
         self.light_levels = {li.id: li.intensity for li in scene.lights}
         self.mood = MoodAnimator(scene, state.mood if state else scene.scene.mood)
         self.time = 0.0
         self.dirty = True  # some instance rows changed since the renderer last uploaded
         self.dirty_kinds: set[str] = set()  # which mesh kinds' rows changed
         self.lights_dirty = True  # lights or glows changed (props, light levels, mood)
+        self.geometry_dirty = True  # an opaque instance moved, appeared or vanished (static shadows)
         prop_states = {p.id: p.initial_state for p in scene.props}
         if state is not None:
             prop_states.update(state.prop_states)
@@ -129,6 +139,24 @@ class SceneModel:
     def _make_character(self, ch) -> _CharacterSlot:
         ap = ch.appearance
         yaw = math.radians(ch.facing_deg)
+        if ap.model:
+            folder = Path(self.scene.folder or ".")
+            path = (folder / ap.model).resolve()
+            where = f"{folder / 'scene.toml'}: character '{ch.id}'"
+            try:
+                if str(path) not in self.models:
+                    self.models[str(path)] = load_model(path)
+                puppet = Puppet(self.models[str(path)], ap, ch.id, where)
+            except MeshError as exc:
+                msg = str(exc)
+                raise MeshError(msg if msg.startswith(where) else f"{where}: appearance.model = '{ap.model}': "
+                                f"{msg}") from None
+            m = self.models[str(path)]
+            k = ap.height / max(float(m.bounds_max[1] - m.bounds_min[1]), 1e-6)
+            fit = scaling((k, k, k)) @ translation((0.0, -float(m.bounds_min[1]), 0.0))
+            return _CharacterSlot(ch.id, np.asarray(ch.position, np.float32), ap.height, yaw, yaw, [],
+                                  np.zeros((0, 4, 4), np.float32), [], rigged=False, puppet=puppet,
+                                  model_kind=str(path), fit=fit)
         if ap.mesh:
             kind = self._mesh_kind(None, ap.mesh, f"character '{ch.id}' appearance")
             data = self.meshes[kind]
@@ -151,10 +179,12 @@ class SceneModel:
 
     # -- per frame --------------------------------------------------------------------
     def update(self, state: StoryState | None, dt: float, speaking: dict[str, float] | None = None,
-               player_position=None, snap: bool = False) -> None:
-        """Move the look towards ``state`` by ``dt`` seconds (``snap``: jump there)."""
+               player_position=None, snap: bool = False, visemes: dict[str, str] | None = None) -> None:
+        """Move the look towards ``state`` by ``dt`` seconds (``snap``: jump there). ``speaking``:
+        character -> voice envelope 0..1; ``visemes``: character -> viseme class now spoken."""
         self.time += dt
         speaking = speaking or {}
+        visemes = visemes or {}
         if state is not None:
             for slot in self.props:
                 if slot.animator.set_state(state.prop_states.get(slot.prop_id, slot.animator.state_name), snap):
@@ -185,24 +215,43 @@ class SceneModel:
             mouth_target = float(env or 0.0)
             rate = MOUTH_ATTACK if mouth_target > c.mouth else MOUTH_RELEASE
             mouth = mouth_target if snap else c.mouth + (mouth_target - c.mouth) * (1.0 - math.exp(-rate * dt))
-            if abs(turn) > 1e-4 or abs(mouth - c.mouth) > 1e-4:
+            if c.puppet is not None:  # a glTF character moves every frame (idle, face, gestures)
+                c.yaw = wrap_angle(c.yaw + turn * k)
+                c.mouth = mouth  # the envelope, eased as for primitive figures (tests and glow read it)
+                c.puppet.evaluate(dt, float(env or 0.0), visemes.get(c.character_id, ""))
+                c.root = translation(c.position) @ rotation_y(c.yaw) @ c.fit
+            elif abs(turn) > 1e-4 or abs(mouth - c.mouth) > 1e-4:
                 c.yaw = wrap_angle(c.yaw + turn * k)
                 c.mouth = mouth
                 self._write_character(c)
 
+    def gesture(self, character_id: str, emotion_or_clip: str) -> bool:
+        """Play the clip a character's scene entry names for an emotion (or a clip by name)."""
+        c = next((c for c in self.characters if c.character_id == character_id), None)
+        return bool(c and c.puppet and c.puppet.gesture(emotion_or_clip))
+
     def _write_prop(self, slot: _PropSlot) -> None:
         look = slot.animator.current
         p = slot.animator.prop
-        slot.matrix = trs(look.position, look.rotation_deg, p.scale, p.pivot)
+        matrix = trs(look.position, look.rotation_deg, p.scale, p.pivot)
         alpha = look.opacity * look.presence
+        old = self.rows[slot.kind][slot.row]
+        # shadows change only when a caster moves or appears/disappears, not when its colour fades
+        if not np.array_equal(matrix, slot.matrix) or (old[19] >= 0.999) != (alpha >= 0.999):
+            self.geometry_dirty = True
+        slot.matrix = matrix
         self.rows[slot.kind][slot.row] = _row(slot.matrix, look.color, alpha, look.emissive,
                                               look.roughness, look.metallic)
         self.dirty = self.lights_dirty = True
         self.dirty_kinds.add(slot.kind)
 
     def _write_character(self, c: _CharacterSlot) -> None:
+        if c.puppet is not None:
+            c.root = translation(c.position) @ rotation_y(c.yaw) @ c.fit
+            return
         s = c.height / figure.RIG_HEIGHT
         c.root = translation(c.position) @ rotation_y(c.yaw) @ scaling((s, s, s))
+        self.geometry_dirty = True
         if c.rigged:
             mouth = figure.mouth_part(c.mouth)
             c.locals[figure.MOUTH_INDEX] = mouth.matrix
@@ -249,14 +298,21 @@ class SceneModel:
         mood = self.mood.current
         out = LightSet()
         sun_tint = mood.sun_color * mood.sun_intensity
+        best = 1e-3  # the brightest light with shadow = true casts the shadows
         for li in self.scene.lights:
             level = self.light_levels.get(li.id, li.intensity)
             color = np.asarray(li.color, np.float32) * level
             if li.kind == "directional":
                 d = np.asarray(li.direction, np.float32)
-                out.directional.append((d / (np.linalg.norm(d) or 1.0), color * sun_tint))
+                d = d / (np.linalg.norm(d) or 1.0)
+                out.directional.append((d, color * sun_tint))
+                strength = float(np.max(color * sun_tint))
+                if li.shadow and strength > best:
+                    best, out.shadow = strength, ("directional", len(out.directional) - 1, d, None)
             elif li.kind == "point":
                 out.point.append((np.asarray(li.position, np.float32), li.range, color))
+                if li.shadow and float(np.max(color)) > best:
+                    best, out.shadow = float(np.max(color)), ("point", len(out.point) - 1, out.point[-1][0], None)
             else:
                 d = np.asarray(li.direction, np.float32)
                 out.spot.append((np.asarray(li.position, np.float32), li.range, d / (np.linalg.norm(d) or 1.0),
@@ -270,6 +326,13 @@ class SceneModel:
             if float(strength.max()) > 1e-3:
                 pos = slot.matrix[:3, 3] + look.light_offset
                 out.point.append((pos, look.light_range, strength))
+                st = slot.animator.prop.states.get(slot.animator.target_state or "")
+                light = st.light if st is not None else None
+                # a prop's light casts shadows while its target state's light says so
+                if light is not None and light.shadow and float(strength.max()) > best:
+                    best = float(strength.max())
+                    target = np.asarray(light.shadow_target, np.float32) if light.shadow_target else None
+                    out.shadow = ("point", len(out.point) - 1, pos, target)
         return out
 
     def halos(self) -> np.ndarray:

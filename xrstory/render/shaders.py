@@ -1,5 +1,8 @@
 """Load GLSL programs by name from ``shaders/`` (``NAME.vert`` + ``NAME.frag``, GLSL 330 core).
 
+A line ``#include "FILE"`` pastes ``shaders/FILE`` in (shared lighting code); ``#line``
+directives around it keep the driver's line numbers those of the including file.
+
 A compile or link error is raised as ``ShaderError`` naming the shader file and line, e.g.
 ``shaders/scene.frag:42: error: 'foo' undeclared``, whatever the driver's own format.
 
@@ -47,16 +50,34 @@ def _locate(driver_message: str, files: dict[str, Path]) -> tuple[Path | None, i
     return first_file, first_line, "\n".join(out)
 
 
-def load_program(ctx, name: str, shaders_dir: str | Path | None = None):
-    """Compile ``shaders_dir/NAME.vert`` and ``NAME.frag`` into a ``moderngl.Program``."""
+_INCLUDE = re.compile(r'^\s*#include\s+"([^"]+)"\s*$')
+
+
+def _expand(path: Path) -> str:
+    out = []
+    for n, line in enumerate(path.read_text().splitlines(), start=1):
+        m = _INCLUDE.match(line)
+        if m:
+            inc = path.parent / m.group(1)
+            if not inc.is_file():
+                raise ShaderError(f"{path}:{n}: included file '{m.group(1)}' not found", path, n)
+            out += [inc.read_text(), f"#line {n + 1}"]
+        else:
+            out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def load_program(ctx, name: str, shaders_dir: str | Path | None = None, fragment: str | None = None):
+    """Compile ``shaders_dir/NAME.vert`` and ``NAME.frag`` (or ``FRAGMENT.frag``) into a
+    ``moderngl.Program``."""
     import moderngl
 
     folder = Path(shaders_dir) if shaders_dir else DEFAULT_SHADERS_DIR
-    files = {"vertex": folder / f"{name}.vert", "fragment": folder / f"{name}.frag"}
+    files = {"vertex": folder / f"{name}.vert", "fragment": folder / f"{fragment or name}.frag"}
     for stage, path in files.items():
         if not path.is_file():
             raise ShaderError(f"{path}: {stage} shader '{name}' not found in {folder}", path)
-    sources = {stage: path.read_text() for stage, path in files.items()}
+    sources = {stage: _expand(path) for stage, path in files.items()}
     try:
         return ctx.program(vertex_shader=sources["vertex"], fragment_shader=sources["fragment"])
     except moderngl.Error as exc:

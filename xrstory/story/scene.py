@@ -38,6 +38,10 @@ class PointLight(Model):
     intensity: float = Field(1.0, ge=0)
     range: float = Field(8.0, gt=0, description="metres to zero contribution")
     offset: Vec3 = (0.0, 0.0, 0.0)
+    shadow: bool = Field(False, description="casts shadows (one shadow-casting light is drawn: the brightest "
+                                            "with shadow = true)")
+    shadow_target: Vec3 | None = Field(None, description="point the light's shadow frustum looks at (metres; "
+                                                         "default: the middle of the characters)")
 
 
 class PropState(Model):
@@ -78,6 +82,8 @@ class LightDef(Model):
     direction: Vec3 = (0.0, -1.0, 0.0)
     range: float = Field(10.0, gt=0)
     cone_deg: float = Field(30.0, gt=0, le=90)
+    shadow: bool = Field(False, description="casts shadows (one shadow-casting light is drawn: the brightest "
+                                            "with shadow = true)")
 
 
 class Voice(Model):
@@ -92,6 +98,15 @@ class Appearance(Model):
     head_color: Color = (0.85, 0.7, 0.6)
     height: float = Field(1.75, gt=0.3, le=3.0, description="metres")
     mesh: str | None = None
+    model: str | None = Field(None, description="glTF 2.0 character (skins, morph targets, clips), relative "
+                                                "to the scene folder; drawn instead of the primitive figure")
+    idle: str | None = Field(None, description="clip of `model` that loops while nothing else plays")
+    animations: dict[str, str] = Field(default_factory=dict,
+                                       description="emotion (or gesture name) -> clip of `model`, cross-faded in")
+    visemes: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="viseme class of the voice (PP FF TH DD kk CH SS RR aa E I O U rest) "
+                                          "-> {morph target: weight}")
+    blink: str | None = Field("blink", description="morph target that closes the eyes")
 
 
 class Character(Model):
