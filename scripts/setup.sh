@@ -12,9 +12,12 @@ if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" && -x .venv/bin/xrstory ]]; th
 fi
 echo "[setup] installing system packages" >&2
 APT_PKGS=(espeak-ng libespeak-ng1 libegl1 libegl-mesa0 libgl1-mesa-dri libgles2 libportaudio2
-          libsndfile1 sqlite3 debootstrap fonts-dejavu-core nodejs npm)
+          libsndfile1 sqlite3 debootstrap fonts-dejavu-core)
 missing=()
 for p in "${APT_PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+# npm (for glTF-Validator) only when there is none: a NodeSource nodejs carries its own npm and
+# conflicts with Debian's npm package
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 if ((${#missing[@]})); then
   SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
   $SUDO apt-get update -qq
