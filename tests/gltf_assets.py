@@ -121,7 +121,15 @@ def scene_folder(folder: Path, model: Path | None, *, height: float = 1.0, ambie
                  appearance: str = "", sun: float = 0.0) -> Path:
     """A scene with one character showing ``model`` (or none), no fog, a black sky."""
     folder.mkdir(parents=True, exist_ok=True)
-    char = ""
+    # a scene needs someone to talk to (the loader refuses one without): with no model, a
+    # primitive figure stands behind the camera, out of every test's view and shadow
+    char = '''
+[[characters]]
+id = "bystander"
+name = "Bystander"
+persona = "stands out of view"
+position = [0.0, 0.0, 0.8]
+'''
     if model is not None:
         char = f'''
 [[characters]]

@@ -34,6 +34,7 @@ kind = "directional"
 direction = [{LIGHT[0]}, {LIGHT[1]}, {LIGHT[2]}]
 intensity = 1.0
 shadow = {str(shadow).lower()}
+shadow_target = [0.0, 0.5, -3.0]
 '''
     if box:
         props += f'''

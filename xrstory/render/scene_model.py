@@ -308,11 +308,11 @@ class SceneModel:
                 out.directional.append((d, color * sun_tint))
                 strength = float(np.max(color * sun_tint))
                 if li.shadow and strength > best:
-                    best, out.shadow = strength, ("directional", len(out.directional) - 1, d, None)
+                    best, out.shadow = strength, ("directional", len(out.directional) - 1, d, _target(li))
             elif li.kind == "point":
                 out.point.append((np.asarray(li.position, np.float32), li.range, color))
                 if li.shadow and float(np.max(color)) > best:
-                    best, out.shadow = float(np.max(color)), ("point", len(out.point) - 1, out.point[-1][0], None)
+                    best, out.shadow = float(np.max(color)), ("point", len(out.point) - 1, out.point[-1][0], _target(li))
             else:
                 d = np.asarray(li.direction, np.float32)
                 out.spot.append((np.asarray(li.position, np.float32), li.range, d / (np.linalg.norm(d) or 1.0),
@@ -331,8 +331,7 @@ class SceneModel:
                 # a prop's light casts shadows while its target state's light says so
                 if light is not None and light.shadow and float(strength.max()) > best:
                     best = float(strength.max())
-                    target = np.asarray(light.shadow_target, np.float32) if light.shadow_target else None
-                    out.shadow = ("point", len(out.point) - 1, pos, target)
+                    out.shadow = ("point", len(out.point) - 1, pos, _target(light))
         return out
 
     def halos(self) -> np.ndarray:
@@ -378,3 +377,8 @@ class SceneModel:
             boxes.append(Box(c.character_id, c.root, np.array([-0.36, 0.0, -0.22], np.float32),
                              np.array([0.36, 1.81, 0.22], np.float32)))
         return pick_nearest(boxes, origin, direction)
+
+
+def _target(light) -> np.ndarray | None:
+    """Where a light's shadow frustum is centred when the scene says (``shadow_target``)."""
+    return np.asarray(light.shadow_target, np.float32) if light.shadow_target is not None else None

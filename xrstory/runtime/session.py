@@ -266,6 +266,8 @@ class Session:
                 c.line_interrupted(v.turn, v.character, v.words_spoken, v.t, v.frame)
             case voice_ev.SpeakingLevel():
                 self.stage.speaking[v.character] = v.level
+                if v.viseme:
+                    self.stage.visemes[v.character] = v.viseme
 
     def _drain_brain(self) -> None:
         """Everything the brain thread produced since we last looked; never blocks."""
@@ -275,6 +277,8 @@ class Session:
             except queue.Empty:
                 return
             self.conversation.on_brain(w)
+            if isinstance(w, ev.ReplyDone) and not w.interrupted:
+                self.stage.gesture(w.character, w.emotion)
 
     def _play_cue(self, cue: str) -> None:
         try:

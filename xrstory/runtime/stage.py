@@ -23,6 +23,7 @@ class Stage:
         self.display, self.scene, self.capture_dir = display, scene, capture_dir
         self.renderer = None
         self.speaking: dict[str, float] = {}  # character -> voice level 0..1 this frame
+        self.visemes: dict[str, str] = {}  # character -> the viseme class being spoken (mouth shape)
         self.subtitles: dict[str, str] = {}
         self._subtitle_until: dict[str, float] = {}
         self.captures: list[Capture] = []
@@ -45,6 +46,11 @@ class Stage:
         self.subtitles[character] = text
         self._subtitle_until[character] = now + 2.0 + 0.35 * len(text.split())
 
+    def gesture(self, character: str, emotion: str) -> None:
+        """A committed reply's emotion plays the character's clip for it (glTF characters only)."""
+        if self.renderer is not None:
+            self.renderer.gesture(character, emotion)
+
     def capture_due(self, label: str) -> None:
         self._capture_next.append(label)
 
@@ -53,6 +59,7 @@ class Stage:
         for c in list(self.speaking):
             if c not in speaking_now:
                 self.speaking[c] = 0.0
+                self.visemes.pop(c, None)
         for c, until in list(self._subtitle_until.items()):
             if now > until and c not in speaking_now:
                 self.subtitles.pop(c, None)
@@ -60,7 +67,7 @@ class Stage:
         if self.renderer is None or frame is None:
             return []
         self.renderer.update(state, frame.dt, speaking=self.speaking, subtitles=self.subtitles,
-                             player_position=frame.head.position)
+                             player_position=frame.head.position, visemes=self.visemes)
         if frame.should_render:
             self.renderer.draw(frame.views, frame.targets, ar_mode=getattr(self.display, "blend_mode", "opaque"))
         pressed = []

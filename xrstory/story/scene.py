@@ -84,6 +84,8 @@ class LightDef(Model):
     cone_deg: float = Field(30.0, gt=0, le=90)
     shadow: bool = Field(False, description="casts shadows (one shadow-casting light is drawn: the brightest "
                                             "with shadow = true)")
+    shadow_target: Vec3 | None = Field(None, description="point the light's shadow frustum is centred on (metres; "
+                                                         "default: the middle of the characters)")
 
 
 class Voice(Model):
