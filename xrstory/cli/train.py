@@ -1,6 +1,9 @@
 """``xrstory finetune`` and ``xrstory eval``: the train layer's commands (registered in ``xrstory/cli/__init__.py``).
 
     xrstory finetune scenes/lighthouse --method lora --out assets/adapters/lighthouse
+    xrstory finetune corpus/night_train --dry-run        # corpus + curriculum: counts per kind, a sample
+    xrstory finetune corpus --general --out assets/adapters/general   # every non-held-out corpus scene
+    xrstory finetune corpus/night_train --build-corpus   # dialogue.txt -> dialogue.jsonl
     xrstory eval scenes/lighthouse --adapter assets/adapters/lighthouse --json --out reports/eval
 
 Exit codes: 0 ok, 2 bad input (scene, corpus line, adapter folder).
@@ -35,10 +38,76 @@ def _scene_and_splits(scene_dir: Path, seed: int, transcripts: list[Path]):
     raise typer.Exit(2)
 
 
+def _print_problems(exc) -> None:
+    from xrstory.story import SceneError
+
+    for p in (exc.issues if isinstance(exc, SceneError) else exc.problems):
+        err.print(f"[red]error[/red] {p}", highlight=False, soft_wrap=True)
+
+
+def _training_splits(scene_dir: Path, general: bool, curriculum: bool, conversations: int, corpus_weight: int,
+                     split_seed: int, seed: int, transcripts: list[Path]):
+    """(splits, what they were built from) for finetune; exits 2 on a bad scene, corpus or split file."""
+    from xrstory.story import SceneError, load_scene
+    from xrstory.train.corpus_script import ScriptError
+    from xrstory.train.corpus_set import general_splits, scene_splits
+    from xrstory.train.curriculum import CurriculumConfig
+    from xrstory.train.dataset import DatasetError
+    from xrstory.train.transcripts import read_transcript
+
+    cur = CurriculumConfig(conversations=conversations, seed=seed) if curriculum else None
+    try:
+        if general:
+            splits, used = general_splits(scene_dir, cur, corpus_weight, split_seed)
+            return splits, f"general: {len(used)} scenes ({', '.join(used)}), held-out scenes not read"
+        scene = load_scene(scene_dir)
+        splits = scene_splits(scene, cur, corpus_weight, split_seed)
+        if transcripts:
+            from xrstory.train.dataset import render_lines
+            lines = [ln for t in transcripts for ln in read_transcript(Path(t))[0]]
+            splits.train += render_lines(scene, lines)
+        return splits, f"scene {scene.scene.id}" + (" + curriculum" if cur else "")
+    except (SceneError, DatasetError, ScriptError) as exc:
+        _print_problems(exc)
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        err.print(f"[red]error[/red] {exc}")
+    raise typer.Exit(2)
+
+
+def _dry_run(splits, source: str) -> None:
+    import random
+    from collections import Counter
+
+    from rich.table import Table
+
+    t = Table(title=f"{source}: examples per kind")
+    parts = {"train": splits.train, "validation": splits.validation, "test": splits.test}
+    for col in ("kind", *parts):
+        t.add_column(col)
+    counts = {name: Counter(e.kind or "unlabelled" for e in ex) for name, ex in parts.items()}
+    for kind in sorted(set().union(*counts.values())):
+        t.add_row(kind, *(str(counts[name][kind]) for name in parts))
+    t.add_row("all", *(str(len(ex)) for ex in parts.values()))
+    out.print(t)
+    for e in random.Random(0).sample(splits.train, min(10, len(splits.train))):
+        out.print(f"[bold]{e.kind or '-'}[/bold] {e.scene_id}/{e.character} <- {e.player!r}\n    -> {e.target}",
+                  highlight=False, soft_wrap=True)
+
+
 def finetune(
-    scene_dir: Path = typer.Argument(..., help="scene folder with scene.toml and dialogue.jsonl"),
+    scene_dir: Path = typer.Argument(..., help="scene folder (its dialogue.jsonl is optional), or with --general "
+                                               "the corpus folder"),
     method: str = typer.Option("lora", "--method", help="lora or full"),
-    out_dir: Path = typer.Option(..., "--out", help="folder for the adapter (or model), config and history"),
+    out_dir: Path | None = typer.Option(None, "--out", help="folder for the adapter (or model), config and history"),
+    general: bool = typer.Option(False, "--general", help="SCENE_DIR is corpus/: train one adapter on all its "
+                                                          "scenes except those corpus/split.toml holds out"),
+    curriculum: bool = typer.Option(True, "--curriculum/--no-curriculum",
+                                    help="add turns generated from the scene graph (xrstory.train.curriculum)"),
+    conversations: int = typer.Option(120, "--conversations", help="curriculum conversations per scene"),
+    corpus_weight: int = typer.Option(2, "--corpus-weight", help="hand-written training lines count this many times"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="print the counts per kind and a sample; do not train"),
+    build_corpus: bool = typer.Option(False, "--build-corpus", help="write SCENE_DIR/dialogue.jsonl from its "
+                                                                    "dialogue.txt script and exit"),
     epochs: float = typer.Option(3.0, "--epochs"),
     max_steps: int | None = typer.Option(None, "--max-steps", help="optimizer steps; overrides --epochs"),
     lr: float | None = typer.Option(None, "--lr", help="default 3e-4 (lora) / 3e-5 (full)"),
@@ -67,9 +136,13 @@ def finetune(
     seed: int = typer.Option(0, "--seed"),
     split_seed: int = typer.Option(1234, "--split-seed", help="seed of the train/validation/test split"),
 ):
-    """Fine-tune the scene's model on its dialogue (LoRA or full); keep the best by validation loss."""
+    """Fine-tune on a scene's dialogue and curriculum, or (--general) on the corpus; keep the best by validation."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from xrstory.train.config import TrainConfig
+
+    if build_corpus:
+        _build_corpus(scene_dir)
+        return
 
     if method not in ("lora", "full"):
         err.print(f"[red]error[/red] --method '{method}': expected 'lora' or 'full'")
@@ -86,8 +159,17 @@ def finetune(
                       limit_train=limit_train, limit_eval=limit_eval, device=device,
                       extra={"scene": str(scene_dir), "split_seed": split_seed, "base_model": model or "default",
                              "transcripts": [str(t) for t in transcripts]})
-    scene, splits = _scene_and_splits(scene_dir, split_seed, transcripts)
-    err.print(f"examples: {splits.sizes()}")
+    cfg.extra.update({"general": general, "curriculum_conversations": conversations if curriculum else 0,
+                      "corpus_weight": corpus_weight})
+    splits, source = _training_splits(scene_dir, general, curriculum, conversations, corpus_weight, split_seed,
+                                      seed, transcripts)
+    if dry_run:
+        _dry_run(splits, source)
+        return
+    if out_dir is None:
+        err.print("[red]error[/red] --out is required unless --dry-run or --build-corpus")
+        raise typer.Exit(2)
+    err.print(f"{source}; examples: {splits.sizes()}")
 
     from xrstory.mind.loader import ModelSpec, load_language_model
     from xrstory.train.trainer import finetune as run_finetune
@@ -98,6 +180,23 @@ def finetune(
     out.print(f"[green]done[/green] {result.steps} steps in {result.seconds:.0f} s; validation loss "
               f"{result.first_val_loss:.3f} -> best {result.best_val_loss:.3f}"
               + (" (stopped early)" if result.stopped_early else "") + f"; saved in {result.out_dir}")
+
+
+def _build_corpus(scene_dir: Path) -> None:
+    from xrstory.story import SceneError, load_scene
+    from xrstory.train.corpus_script import ScriptError, write_corpus
+
+    try:
+        scene = load_scene(scene_dir)
+        if not (Path(scene_dir) / "dialogue.txt").is_file():
+            err.print(f"[red]error[/red] {Path(scene_dir) / 'dialogue.txt'}: not found")
+            raise typer.Exit(2)
+        path = write_corpus(scene, Path(scene_dir))
+    except (SceneError, ScriptError) as exc:
+        _print_problems(exc)
+        raise typer.Exit(2) from None
+    n = len(path.read_text(encoding="utf-8").splitlines())
+    out.print(f"[green]wrote[/green] {path}: {n} lines")
 
 
 def evaluate(
