@@ -230,7 +230,7 @@ def _one_turn(scene: Scene, story: Story, turns: _Turns, rng: random.Random, con
             continue
         player, parts, emotion, triggers, asked = built
         say = " ".join(p for p in parts if p)
-        if say in said or say.lower().strip(".!? ") == player.lower().strip(".!? "):
+        if len(say.split()) < 4 or say in said or say.lower().strip(".!? ") == player.lower().strip(".!? "):
             continue
         if check_kind(story, ch.id, kind, triggers, asked) is not None:
             continue
@@ -255,12 +255,13 @@ def _options(scene: Scene, story: Story, turns: _Turns, ch: Character, allowed: 
               for t in story.allowed_triggers(who) if t not in may]
     done = [t for t in story.state.fired if scene.trigger(t).once and t in ch.triggers]
     not_allowed = [t.id for t in scene.triggers if t.id not in allowed]
-    options = {"small_talk": (turns.small_talk, ()), "lore": (turns.lore, ()), "prop_state": (turns.prop_state, ()),
-               "not_yet": (turns.not_yet, (later,)), "wrong_character": (turns.wrong_character, (theirs,)),
+    # small talk, lore and prop questions only where something could fire: held back for a reason
+    options = {"not_yet": (turns.not_yet, (later,)), "wrong_character": (turns.wrong_character, (theirs,)),
                "disallowed": (turns.disallowed, (done,)), "injection": (turns.injection, (not_allowed,))}
     if last_fired:
         options["reaction"] = (turns.reaction, ())
     if allowed:
+        options |= {"small_talk": (turns.small_talk, ()), "lore": (turns.lore, ()), "prop_state": (turns.prop_state, ())}
         for k in ("plain", "indirect", "misspelt", "asr", "gaze"):
             options[k] = (turns.fire, (k, allowed))
         options["negation"] = (turns.negation, (allowed,))
