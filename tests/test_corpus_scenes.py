@@ -30,8 +30,7 @@ SCENES = sorted(p for p in CORPUS.iterdir() if (p / "scene.toml").is_file())
 
 
 def test_corpus_has_many_scenes_and_holds_three_out():
-    # the issue asks for 12; 8 are written so far (see corpus/README.md)
-    assert len(SCENES) >= 8, f"corpus/ has {len(SCENES)} scenes"
+    assert len(SCENES) >= 12, f"corpus/ has {len(SCENES)} scenes"
     held = heldout_scene_dirs(CORPUS)
     assert len(held) >= 3
     assert not {p.name for p in held} & {p.name for p in training_scene_dirs(CORPUS)}
@@ -46,7 +45,7 @@ def test_scene_dialogue_replays_through_the_story(folder):
     committed = [json.loads(x) for x in (folder / "dialogue.jsonl").read_text(encoding="utf-8").splitlines()]
     assert committed == built, f"{folder}/dialogue.jsonl is stale: run xrstory finetune {folder} --build-corpus"
     examples = build_examples(scene, folder / "dialogue.jsonl")  # the training path's own checks
-    assert len(examples) == len(committed) >= 20
+    assert len(examples) == len(committed) >= 35
     said: dict[str, list[str]] = {}
     for ln in committed:
         at = f"{folder}/dialogue.jsonl {ln['conversation']} turn {ln['turn']}"
