@@ -53,19 +53,13 @@ def _training_splits(scene_dir: Path, general: bool, curriculum: bool, conversat
     from xrstory.train.corpus_set import general_splits, scene_splits
     from xrstory.train.curriculum import CurriculumConfig
     from xrstory.train.dataset import DatasetError
-    from xrstory.train.transcripts import read_transcript
-
     cur = CurriculumConfig(conversations=conversations, seed=seed) if curriculum else None
     try:
         if general:
             splits, used = general_splits(scene_dir, cur, corpus_weight, split_seed)
             return splits, f"general: {len(used)} scenes ({', '.join(used)}), held-out scenes not read"
         scene = load_scene(scene_dir)
-        splits = scene_splits(scene, cur, corpus_weight, split_seed)
-        if transcripts:
-            from xrstory.train.dataset import render_lines
-            lines = [ln for t in transcripts for ln in read_transcript(Path(t))[0]]
-            splits.train += render_lines(scene, lines)
+        splits = scene_splits(scene, cur, corpus_weight, split_seed, transcripts=transcripts)
         return splits, f"scene {scene.scene.id}" + (" + curriculum" if cur else "")
     except (SceneError, DatasetError, ScriptError) as exc:
         _print_problems(exc)
@@ -169,7 +163,7 @@ def finetune(
     if out_dir is None:
         err.print("[red]error[/red] --out is required unless --dry-run or --build-corpus")
         raise typer.Exit(2)
-    err.print(f"{source}; examples: {splits.sizes()}")
+    err.print(f"{source}; examples: {splits.sizes()}", soft_wrap=True, highlight=False)
 
     from xrstory.mind.loader import ModelSpec, load_language_model
     from xrstory.train.trainer import finetune as run_finetune
@@ -208,9 +202,14 @@ def evaluate(
     model: str | None = typer.Option(None, "--model", help="base model (default SmolLM2)"),
     device: str = typer.Option("auto", "--device"),
     split_seed: int = typer.Option(1234, "--split-seed"),
+    heldout: bool = typer.Option(False, "--heldout", help="SCENE_DIR is corpus/: score base (and --adapter) on the "
+                                                          "held-out scenes with the narrative metrics"),
 ):
     """Base vs fine-tuned on the held-out test split: perplexity, triggers, parse rate, persona."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if heldout:
+        _evaluate_heldout(scene_dir, adapter, json_out, out_dir, limit, model, device)
+        return
     scene, splits = _scene_and_splits(scene_dir, split_seed, [])
     if adapter is None and getattr(scene.scene, "adapter", None):
         adapter = (Path(scene.folder) / scene.scene.adapter).resolve()
@@ -243,3 +242,42 @@ def evaluate(
                 continue
             t.add_row(k, f"{v:.3f}", f"{result['adapter'][k]:.3f}", f"{result['delta'][k]:+.3f}")
         out.print(t)
+
+
+def _evaluate_heldout(corpus_dir: Path, adapter: Path | None, json_out: bool, out_dir: Path | None,
+                      limit: int | None, model: str | None, device: str) -> None:
+    from xrstory.train.dataset import DatasetError
+    from xrstory.train.heldout_eval import evaluate_heldout
+
+    if adapter is not None and not (adapter / "adapter_config.json").is_file():
+        err.print(f"[red]error[/red] {adapter}: not a PEFT adapter folder (no adapter_config.json)")
+        raise typer.Exit(2)
+    try:
+        result = evaluate_heldout(corpus_dir, str(adapter) if adapter else None, model, device, limit,
+                                  on_turn=None if json_out else lambda side, n: err.print(f"{side}: {n} turns",
+                                                                                          end="\r"))
+    except DatasetError as exc:
+        _print_problems(exc)
+        raise typer.Exit(2) from None
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        err.print(f"[red]error[/red] {exc}")
+        raise typer.Exit(2) from None
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "heldout.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+        err.print(f"written: {out_dir / 'heldout.json'}")
+    if json_out:
+        print(json.dumps({k: v for k, v in result.items() if k != "records"}, indent=2))
+        return
+    from rich.table import Table
+
+    sides = [s for s in ("base", "adapter") if result[s]]
+    t = Table(title="held-out scenes (narrative metrics, percent)")
+    t.add_column("scene")
+    t.add_column("metric")
+    for side in sides:
+        t.add_column(side)
+    for scene_id in result["base"]:
+        for k in result["base"][scene_id]:
+            t.add_row(scene_id, k, *(f"{result[side][scene_id].get(k, float('nan')):.1f}" for side in sides))
+    out.print(t)

@@ -21,7 +21,15 @@ from pathlib import Path
 from xrstory.story import load_scene
 from xrstory.story.scene import Scene
 from xrstory.train.curriculum import CurriculumConfig, curriculum_examples
-from xrstory.train.dataset import DatasetError, Example, Splits, build_examples, split_examples
+from xrstory.train.dataset import (
+    DatasetError,
+    Example,
+    Splits,
+    build_examples,
+    read_dialogue,
+    render_lines,
+    split_examples,
+)
 
 
 def split_file(corpus_dir: Path) -> dict:
@@ -62,18 +70,29 @@ def _curriculum_split(examples: list[Example], seed: int) -> tuple[list[Example]
 
 
 def scene_splits(scene: Scene, curriculum: CurriculumConfig | None = CurriculumConfig(), corpus_weight: int = 2,
-                 seed: int = 1234, with_test: bool = True) -> Splits:
-    """The scene's corpus (if any) plus its curriculum; see the module docstring."""
+                 seed: int = 1234, with_test: bool = True, transcripts: list[Path] | tuple = ()) -> Splits:
+    """The scene's corpus (if any, with playthrough ``transcripts``) plus its curriculum; see the module docstring.
+
+    With no curriculum and ``corpus_weight`` 1 this is exactly ``dataset.load_splits`` (same
+    lines, same order), so earlier adapters' commands still reproduce them.
+    """
+    from xrstory.train.transcripts import read_transcript
+
     corpus = Path(scene.folder) / "dialogue.jsonl"
     gen = curriculum_examples(scene, curriculum) if curriculum is not None else []
     g_train, g_val, g_test = _curriculum_split(gen, seed) if gen else ([], [], [])
-    if corpus.is_file():
-        hand = build_examples(scene, corpus)
+    lines = [(f"{corpus}:{n}", ln) for n, ln in read_dialogue(corpus)] if corpus.is_file() else []
+    for t in transcripts:
+        lines += read_transcript(Path(t))[0]
+    if lines:
+        hand = render_lines(scene, lines)
         if with_test:
             s = split_examples(hand, seed=seed)
         else:
             s = split_examples(hand, seed=seed, fractions=(0.9, 0.1, 0.0))
             s = Splits(train=s.train + s.test, validation=s.validation, test=[])
+        if not gen:
+            return Splits(train=s.train * max(1, corpus_weight), validation=s.validation, test=s.test)
         train = s.train * max(1, corpus_weight) + g_train + g_test
         return Splits(train=_shuffled(train, seed), validation=s.validation + g_val, test=s.test)
     if not gen:

@@ -139,7 +139,7 @@ class _Turns:
         for t in self.scene.triggers:
             if missing & set(t.effects.set_flags) or any(t.effects.prop_states.get(p) == s for p, s in props.items()):
                 return f"First someone has to {self._req(t.id)}."
-        return tx.capital(tx.sentences(self.scene.beat(story.state.beat).goal)[0])
+        return "That comes later. " + tx.capital(tx.sentences(self.scene.beat(story.state.beat).goal)[0])
 
     def negation(self, story: Story, ch: Character, allowed: list[str]):
         t = self.rng.choice(allowed)
@@ -181,9 +181,21 @@ class _Turns:
         return player, [no, tx.goal_sentence(ch, self.rng)], self.rng.choice(["neutral", "surprised", "angry"]), [], ""
 
     def reaction(self, story: Story, ch: Character):
-        text = story.state.ended or tx.sentences(self.scene.beat(story.state.beat).goal)[0]
-        emotion = "happy" if story.state.ended else "relieved"
-        return self.rng.choice(tx.REACTION), [tx.capital(text)], emotion, [], None
+        """What changed: the last trigger's prop states, then the beat (or the ending) now."""
+        parts = []
+        if story.state.fired:
+            for pid, state in self.scene.trigger(story.state.fired[-1]).effects.prop_states.items():
+                parts.append(f"Look, {tx.prop_name(self.scene, pid)} is {tx.state_word(state)}.")
+                break
+        beat = self.scene.beat(story.state.beat)
+        parts.append(tx.capital(story.state.ended or tx.sentences(beat.goal)[0]))
+        # an ending beat is the story's resolution; an ending a trigger writes is most often the
+        # player walking away from it
+        if story.state.ended:
+            emotion = "happy" if beat.ending else "sad"
+        else:
+            emotion = "relieved"
+        return self.rng.choice(tx.REACTION), parts, emotion, [], None
 
 
 def generate(scene: Scene, cfg: CurriculumConfig | None = None) -> list[DialogueLine]:

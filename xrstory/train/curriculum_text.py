@@ -50,18 +50,31 @@ def _verb(word: str, base: bool) -> str:
 
 
 def _names(ch: Character) -> list[str]:
+    """How the persona may name the character: 'Maren Holt', 'Judge Constance Harlow', 'Maren'."""
     full = ch.persona.split(",")[0].split(".")[0].strip()
-    return sorted({ch.name, full} if full.split()[0] == ch.name else {ch.name}, key=len, reverse=True)
+    return sorted({ch.name, full} if ch.name in full.split() else {ch.name}, key=len, reverse=True)
 
 
-_AND_VERB = re.compile(r"\band (\w+?(?:ies|es|s)) (?=up|down|out|the|a|an|it|her|his|away|back|into|on|off)")
+# "her" is possessive unless an object ("carry her back"): the word after tells
+_POSSESSIVE = re.compile(r"\b(his|her)\b(?! (?:back|up|down|out|in|away|home|off|to|and|with|into|onto|safe|"
+                         r"free)\b|[.,!?]|$)")
+
+
+def mine(text: str) -> str:
+    """'raise her lamp' -> 'raise my lamp' (a character's own action, goal or description)."""
+    return _POSSESSIVE.sub("my", text)
+
+
+# a second verb after "and" ("fills and lights the lamp"), told from a noun by the word after it
+_AND_VERB = re.compile(r"\band (\w+?(?:ies|es|s))(?= (?:up|down|out|the|a|an|it|her|his|away|back|into|on|off|how|that|"
+                       r"shaking|him|them|its|[A-Z]\w*)\b|$)")
 
 
 def verb_phrase(rest: str, base: bool) -> str:
     """'fills and lights the lamp' -> 'fill and light the lamp' (first person or base form)."""
     head = rest.split(" ", 1)
     out = _verb(head[0], base) + (" " + head[1] if len(head) > 1 else "")
-    return _AND_VERB.sub(lambda m: "and " + _verb(m.group(1), base) + " ", out)
+    return _AND_VERB.sub(lambda m: "and " + _verb(m.group(1), base), out)
 
 
 def first_person(ch: Character, sentence: str, fragment: bool = False) -> str:
@@ -82,9 +95,10 @@ def first_person(ch: Character, sentence: str, fragment: bool = False) -> str:
             s = "I " + verb_phrase(s.split(" ", 1)[1], base=False)
         elif fragment and s[:1].isupper() and not s.startswith(("The ", "A ", "An ", "I ", "He ", "She ")):
             s = "I am " + _lower_first(s)
-    s = re.sub(r"\b(with|in|from|on|of) (her|his) ", r"\1 my ", s)
+    s = re.sub(r"\b(with|in|from|on|of|off|into|under|onto|for|at) (her|his) ", r"\1 my ", s)
     s = re.sub(r"^I am (\w+ )?(proud|ashamed|frightened|afraid) (of|for) (her|his) ", r"I am \1\2 \3 my ", s)
     s = re.sub(r"\b(her|his) own\b", "my own", s)
+    s = re.sub(r"\b(himself|herself)\b", "myself", s)
     s = re.sub(r"^(I \w+) (her|his) ", r"\1 my ", s)
     return _end(s)
 
@@ -93,6 +107,9 @@ def action_sentence(ch: Character, trig: Trigger, future: bool) -> str:
     """The trigger's first sentence as what ``ch`` does: 'I'll unlock ...' or 'I unlock ...'."""
     first = sentences(trig.description)[0]
     said = first_person(ch, first)
+    if said.startswith("I "):
+        # a trigger's first sentence is about the one who fires it: its pronouns are theirs
+        said = mine(re.sub(r"\b(he|she)\b", "I", said))
     if future and said.startswith("I ") and not said.startswith("I am "):
         words = said.split(" ", 2)
         verb = words[1]
@@ -104,12 +121,17 @@ def action_sentence(ch: Character, trig: Trigger, future: bool) -> str:
 def request_phrases(scene: Scene, trig: Trigger) -> list[str]:
     """What a player would ask for, as verb phrases: 'light the stove', 'warm Tobias'."""
     d = trig.description
-    m = re.search(r"\basks? (?:[A-Z]\w+ )?(to|for) (.+?)(?:\.|;|$| and (?:the|it|she|he) )", d)
+    m = re.search(r"\basks? (?:[A-Z]\w+ |her |him |them )?(to|for) (.+?)(?:\.|;|$| and (?:the|it|she|he) )", d)
     if m:
-        whole = m.group(2).strip()
+        whole = re.sub(r"\b(his|her)\b", "your", m.group(2).strip())  # said to the character
         parts = [p.strip() for p in re.split(r",? or (?:to |for )?", whole) if p.strip()]
         if any(len(p.split()) < 2 for p in parts):
             parts = [whole]
+        elif m.group(1) == "to":
+            # "admit the evidence or the envelope": the later parts share the first one's verb
+            verb = parts[0].split()[0]
+            parts = [parts[0]] + [f"{verb} {p}" if p.split()[0] in ("the", "a", "an", "your", "some") else p
+                                  for p in parts[1:]]
         if m.group(1) == "for":
             parts = [p if p.split()[0] in ("a", "an", "the", "some", "more") else "some " + p for p in parts]
             return ["bring " + p for p in parts]
@@ -118,7 +140,7 @@ def request_phrases(scene: Scene, trig: Trigger) -> list[str]:
     subjects = ["The player"] + [n for c in scene.characters for n in _names(c)]
     for subject in subjects:
         if first.startswith(subject + " ") and first.split()[len(subject.split())] not in ("is", "are", "was"):
-            phrase = verb_phrase(first[len(subject) + 1:], base=True).split(" and the ")[0]
+            phrase = re.split(r" and (?:the|it) ", verb_phrase(first[len(subject) + 1:], base=True))[0]
             return [re.sub(r"\b(her|his|their)\b", "the", phrase.split(" so ")[0].split(", ")[0])]
     return [trig.id.replace("_", " ")]
 
@@ -128,7 +150,7 @@ def address_words(ch: Character) -> tuple[str, list[str]]:
     quotes = re.findall(r"'([^']+)'", ch.style)
     call = re.search(r"[Cc]alls the player '([^']+)'", ch.style)
     address = call.group(1) if call else ""
-    interj = [q for q in quotes if q != address and len(q.split()) <= 2]
+    interj = [q.strip(".!?,") for q in quotes if q != address and len(q.split()) <= 2]
     if not address and any(len(q.split()) == 2 for q in interj):
         # a two-word pet name ('my dear') is how they address the player
         address = next(q for q in interj if len(q.split()) == 2)
@@ -154,7 +176,7 @@ def opener(ch: Character, rng: random.Random, mood: str) -> str:
 def goal_sentence(ch: Character, rng: random.Random) -> str:
     if not ch.goals:
         return ""
-    g = rng.choice(ch.goals).rstrip(".")
+    g = mine(rng.choice(ch.goals).rstrip("."))
     lead = rng.choice(["I need to", "What matters now is to", "My job is to", "We have to"])
     return f"{lead} {_lower_first(g)}."
 
