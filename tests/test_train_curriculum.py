@@ -54,7 +54,7 @@ def test_curriculum_covers_every_kind_and_replays_through_the_story(folder):
         assert len(ln.reply.say.split()) >= 4 and ln.reply.say not in said
         assert not copies_player(ln.reply.say, ln.player)
         said.add(ln.reply.say)
-    # across conversations lines recur (a scene has only so much text); measured ~45% distinct on these scenes
+    # across conversations lines recur (a scene has only so much text); measured 51-57% distinct at 80 conversations on these scenes
     assert len({ln.reply.say for ln in lines}) > 0.35 * len(lines), "replies are too often the same line"
 
 

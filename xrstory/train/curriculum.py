@@ -118,7 +118,8 @@ class _Turns:
         name, now = tx.prop_name(self.scene, p.id), tx.state_word(story.state.prop_states[p.id])
         q = self.rng.choice(["What's going on with {n}?", "Is {n} all right?", "How is {n} now?",
                              "Look at {n}. What do you make of it?"]).format(n=name)
-        parts = [f"{tx.capital(name)} is {now} right now."]
+        parts = [self.rng.choice([f"{tx.capital(name)} is {now} right now.", f"Right now {name} is {now}.",
+                                  f"As you can see, {name} is {now}."])]
         if p.description:
             parts.append(tx.first_person(ch, tx.sentences(p.description)[0]))
         return q, parts, "neutral", [], None
@@ -138,14 +139,19 @@ class _Turns:
         props = {p: s for p, s in req.prop_states.items() if story.state.prop_states.get(p) != s}
         for t in self.scene.triggers:
             if missing & set(t.effects.set_flags) or any(t.effects.prop_states.get(p) == s for p, s in props.items()):
-                return f"First someone has to {self._req(t.id)}."
+                r = self._req(t.id)
+                return self.rng.choice([f"First someone has to {r}.", f"We need to {r} before that.",
+                                        f"That has to wait until someone can {r}.",
+                                        f"Not before we {r}."])
         return "That comes later. " + tx.capital(tx.sentences(self.scene.beat(story.state.beat).goal)[0])
 
     def negation(self, story: Story, ch: Character, allowed: list[str]):
         t = self.rng.choice(allowed)
         player = self._fill(self.rng.choice(tx.NEGATION), ch, self._req(t))
         wait = self.rng.choice(["All right, I'll wait until you say so.", "Then I'll hold off for now.",
-                                "As you wish. It can wait a moment.", "Fine, I won't do it yet."])
+                                "As you wish. It can wait a moment.", "Fine, I won't do it yet.",
+                                "I'll wait for your word.", "Understood, not yet then.",
+                                f"I'll leave it for now, {tx.address_words(ch)[0] or 'then'}."])
         extra = tx.first_person(ch, self.rng.choice(ch.knowledge)) if ch.knowledge else tx.goal_sentence(ch, self.rng)
         return player, [wait, extra], "neutral", [], t
 
@@ -159,8 +165,11 @@ class _Turns:
             redirect = self.rng.choice([f"You can {r} yourself.", f"That one is yours to do: {r}."])
         else:
             name = self.scene.character(who).name
-            redirect = self.rng.choice([f"Ask {name}; {name} can {r}.", f"{name} is the one who can {r}."])
-        return player, [tx.opener(ch, self.rng, "no"), "That is not for me to do.", redirect], "neutral", [], t
+            redirect = self.rng.choice([f"Ask {name}; {name} can {r}.", f"{name} is the one who can {r}.",
+                                        f"You want {name} for that.", f"That is a job for {name}."])
+        mine = self.rng.choice(["That is not for me to do.", "That isn't my job.", "I can't do that one.",
+                                "Not me."])
+        return player, [tx.opener(ch, self.rng, "no"), mine, redirect], "neutral", [], t
 
     def disallowed(self, story: Story, ch: Character, done: list[str]):
         if done and self.rng.random() < 0.4:
@@ -231,7 +240,9 @@ def generate(scene: Scene, cfg: CurriculumConfig | None = None) -> list[Dialogue
 def _one_turn(scene: Scene, story: Story, turns: _Turns, rng: random.Random, convo: str, n: int,
               said: set[str], last_fired: bool) -> DialogueLine | None:
     for _ in range(12):  # a few draws until one builds, fits the rules and repeats nothing
-        ch = rng.choice(scene.characters)
+        # players mostly talk to whoever can act now; the rest of the time to anyone
+        able = [c for c in scene.characters if story.allowed_triggers(c.id)]
+        ch = rng.choice(able if able and rng.random() < 0.6 else scene.characters)
         allowed = story.allowed_triggers(ch.id)
         options = _options(scene, story, turns, ch, allowed, last_fired)
         kinds = sorted(options)
