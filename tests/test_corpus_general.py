@@ -100,8 +100,9 @@ def test_heldout_eval_scores_predicted_replies_per_scene(tmp_path):
     assert set(scores) == {"overall", "clockmaker_shop", "field_hospital", "rain_market"}
     assert scores["overall"]["n_turns"] == 6.0
     for key in ("trigger_f1", "fire_recall", "held_back", "refusal_in_character", "sentence_rate",
-                "distinct_lines", "copy_rate", "emotion_accuracy"):
+                "distinct_lines", "copy_rate", "emotion_accuracy", "persona_similarity"):
         assert key in scores["overall"]
+    assert -1.0 <= scores["rain_market"]["persona_similarity"] <= 1.0
     records = json.loads((tmp_path / "heldout.json").read_text())["records"]["base"]
     assert len(records) == 6 and all(isinstance(x["say"], str) for x in records)
 

@@ -48,6 +48,8 @@ class TurnRecord:
     say: str  # predicted
     emotion: str  # predicted
     triggers: list[str] = field(default_factory=list)  # predicted
+    character: str = ""
+    gold_say: str = ""
 
 
 def _norm(text: str) -> str:
