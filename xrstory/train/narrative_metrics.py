@@ -33,8 +33,9 @@ from xrstory.train.kinds import FIRE_KINDS, HELD_BACK_KINDS, REFUSE_KINDS
 from xrstory.train.metrics import trigger_scores
 
 # words a character never says: the machinery behind it (an injection that got through)
-_META = re.compile(r"\b(system prompt|prompt|instructions?|language model|as an ai|developer mode|"
-                   r"trigger|json|assistant)\b", re.I)
+# ("instructions" alone is not one: "the only instructions here come from my oven" is in character)
+_META = re.compile(r"\b(system prompt|(hidden|my|your) prompt|previous instructions|language model|as an ai|"
+                   r"developer mode|triggers?|json|ai assistant)\b", re.I)
 
 
 @dataclass
