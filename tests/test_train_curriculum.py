@@ -54,6 +54,12 @@ def test_curriculum_covers_every_kind_and_replays_through_the_story(folder):
         assert len(ln.reply.say.split()) >= 4 and ln.reply.say not in said
         assert not copies_player(ln.reply.say, ln.player)
         said.add(ln.reply.say)
+    recs = [TurnRecord(scene=folder, conversation=ln.conversation, kind=ln.kind, player=ln.player,
+                       gold_triggers=ln.reply.triggers, gold_emotion=ln.reply.emotion, say=ln.reply.say,
+                       emotion=ln.reply.emotion, triggers=ln.reply.triggers) for ln in lines]
+    scores = narrative_scores(recs)
+    assert scores["refusal_in_character"] == scores["sentence_rate"] == scores["distinct_lines"] == 100.0
+    assert scores["copy_rate"] == 0.0
     # across conversations lines recur (a scene has only so much text); measured 51-57% distinct at 80 conversations on these scenes
     assert len({ln.reply.say for ln in lines}) > 0.35 * len(lines), "replies are too often the same line"
 
