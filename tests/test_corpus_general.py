@@ -122,3 +122,17 @@ def test_scene_splits_keep_the_test_split_and_reproduce_the_old_split_without_cu
     hand = [e for e in mixed.train if not e.source.startswith("curriculum:")]
     assert len(hand) == 2 * len(old.train)
     assert any(e.source.startswith("curriculum:") for e in mixed.validation)
+
+
+def test_eval_of_a_scene_without_dialogue_tests_on_unseen_curriculum_turns(tmp_path):
+    from xrstory.cli.train import _scene_and_splits
+
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "train_config.json").write_text(json.dumps({"seed": 5, "extra": {"curriculum_conversations": 12}}))
+    scene, splits = _scene_and_splits(ROOT / "scenes" / "harbour", 1234, [], adapter)
+    assert splits.test and all(e.kind and e.scene_id == "harbour" for e in splits.test)
+    train_convos = {e.conversation for e in splits.train}
+    assert not train_convos & {e.conversation for e in splits.test}
+    # the same curriculum the adapter was trained on: 12 conversations, seed 5
+    assert len(train_convos | {e.conversation for e in splits.validation} | {e.conversation for e in splits.test}) == 12

@@ -22,12 +22,26 @@ err = Console(stderr=True)
 out = Console()
 
 
-def _scene_and_splits(scene_dir: Path, seed: int, transcripts: list[Path]):
+def _scene_and_splits(scene_dir: Path, seed: int, transcripts: list[Path], adapter: Path | None = None):
+    """The scene and its splits; a scene with no dialogue.jsonl is split from its curriculum, generated
+    as the adapter's training generated it (``train_config.json``), so its test turns are unseen."""
     from xrstory.story import SceneError, load_scene
     from xrstory.train.dataset import DatasetError, load_splits
 
     try:
         scene = load_scene(scene_dir)
+        if not (Path(scene.folder) / "dialogue.jsonl").is_file() and not transcripts:
+            from xrstory.train.corpus_set import scene_splits
+            from xrstory.train.curriculum import CurriculumConfig
+
+            extra, run_seed = {}, 0
+            if adapter is not None and (adapter / "train_config.json").is_file():
+                saved = json.loads((adapter / "train_config.json").read_text(encoding="utf-8"))
+                extra, run_seed = saved.get("extra", {}), saved.get("seed", 0)
+            cur = CurriculumConfig(conversations=extra.get("curriculum_conversations") or 120, seed=run_seed)
+            err.print(f"{scene_dir}: no dialogue.jsonl; test turns from its curriculum "
+                      f"({cur.conversations} conversations, seed {cur.seed})", soft_wrap=True)
+            return scene, scene_splits(scene, cur, seed=seed)
         return scene, load_splits(scene, seed=seed, transcripts=transcripts)
     except SceneError as exc:
         for issue in exc.issues:
@@ -210,15 +224,22 @@ def evaluate(
     if heldout:
         _evaluate_heldout(scene_dir, adapter, json_out, out_dir, limit, model, device)
         return
-    scene, splits = _scene_and_splits(scene_dir, split_seed, [])
-    if adapter is None and getattr(scene.scene, "adapter", None):
-        adapter = (Path(scene.folder) / scene.scene.adapter).resolve()
+    from xrstory.story import SceneError, load_scene
+
+    try:
+        loaded = load_scene(scene_dir)
+    except SceneError as exc:
+        _print_problems(exc)
+        raise typer.Exit(2) from None
+    if adapter is None and loaded.scene.adapter:
+        adapter = (Path(loaded.folder) / loaded.scene.adapter).resolve()
     if adapter is None:
         err.print("[red]error[/red] no --adapter given and the scene names none (scene.toml 'adapter')")
         raise typer.Exit(2)
     if not (adapter / "adapter_config.json").is_file():
         err.print(f"[red]error[/red] {adapter}: not a PEFT adapter folder (no adapter_config.json)")
         raise typer.Exit(2)
+    scene, splits = _scene_and_splits(scene_dir, split_seed, [], adapter)
 
     from xrstory.train.evaluate import EvalConfig, compare
 
