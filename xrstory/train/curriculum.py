@@ -25,7 +25,7 @@ from xrstory.story.scene import PLAYER, Character, Scene
 from xrstory.story.state import Story, StoryState
 from xrstory.train import curriculum_text as tx
 from xrstory.train.dataset import DialogueLine, Example, render_lines
-from xrstory.train.kinds import check_kind
+from xrstory.train.kinds import FIRE_KINDS, check_kind
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class CurriculumConfig:
 
 
 # weights of the kinds a turn is drawn from (only the kinds the state allows are drawn)
-KIND_WEIGHTS = {"plain": 9, "indirect": 5, "misspelt": 4, "asr": 4, "gaze": 3, "small_talk": 4, "lore": 4,
+KIND_WEIGHTS = {"plain": 9, "indirect": 5, "misspelt": 4, "asr": 4, "gaze": 3, "redirect": 3, "small_talk": 4, "lore": 4,
                 "prop_state": 3, "not_yet": 5, "negation": 4, "wrong_character": 4, "disallowed": 3,
                 "injection": 3, "reaction": 3}
 
@@ -79,10 +79,17 @@ class _Turns:
         t = self.rng.choice(allowed)
         r = self._req(t)
         base = self._fill(self.rng.choice(tx.PLAIN), ch, r)
+        asked = None
+        if kind == "redirect":
+            others = [o for o in allowed if o != t]
+            if not others:
+                return None
+            asked = self.rng.choice(others)
+            base = self.rng.choice(tx.REDIRECT).format(x=self._req(asked), r=r, R=tx.capital(r), N=ch.name)
         player = {"plain": lambda: base, "misspelt": lambda: tx.misspell(base, self.rng),
                   "asr": lambda: tx.mishear(base, self.rng),
                   "indirect": lambda: self._fill(self.rng.choice(tx.INDIRECT), ch, r),
-                  "gaze": lambda: self._fill(self.rng.choice(tx.GAZE), ch, r)}[kind]()
+                  "gaze": lambda: self._fill(self.rng.choice(tx.GAZE), ch, r), "redirect": lambda: base}[kind]()
         trig = self.scene.trigger(t)
         parts = [tx.opener(ch, self.rng, "yes"), tx.action_sentence(ch, trig, future=self.rng.random() < 0.5)]
         for pid, state in trig.effects.prop_states.items():
@@ -90,7 +97,7 @@ class _Turns:
             break
         ending = trig.effects.end_story or (trig.effects.enter_beat and self.scene.beat(trig.effects.enter_beat).ending)
         emotion = "happy" if ending else self.rng.choice(["determined", "determined", "relieved", "happy"])
-        return player, parts, emotion, [t], None
+        return player, parts, emotion, [t], asked
 
     def small_talk(self, story: Story, ch: Character):
         persona = tx.sentences(ch.persona)
@@ -130,6 +137,12 @@ class _Turns:
         t = self.rng.choice(later)
         why = self._blocker(story, t)
         player = self._fill(self.rng.choice(tx.NOT_YET), ch, self._req(t))
+        now = story.allowed_triggers(ch.id)
+        if now and self.rng.random() < 0.3:
+            # "never mind X (allowed), do Y (not yet)": neither fires
+            r = self._req(t)
+            player = self.rng.choice(tx.REDIRECT).format(x=self._req(self.rng.choice(now)), r=r, R=tx.capital(r),
+                                                         N=ch.name)
         return player, [tx.opener(ch, self.rng, "wait"), why], "worried", [], t
 
     def _blocker(self, story: Story, trigger_id: str) -> str:
@@ -285,7 +298,7 @@ def _options(scene: Scene, story: Story, turns: _Turns, ch: Character, allowed: 
         options["reaction"] = (turns.reaction, ())
     if allowed:
         options |= {"small_talk": (turns.small_talk, ()), "lore": (turns.lore, ()), "prop_state": (turns.prop_state, ())}
-        for k in ("plain", "indirect", "misspelt", "asr", "gaze"):
+        for k in FIRE_KINDS:
             options[k] = (turns.fire, (k, allowed))
         options["negation"] = (turns.negation, (allowed,))
     return options

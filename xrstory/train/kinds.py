@@ -7,7 +7,8 @@ story rules check it (``check_kind``) and the narrative metrics group by it
 - FIRE kinds: the player asks for something the story allows this character now; the reply names
   it. ``plain`` ("Can you light the stove?"), ``indirect`` ("He's freezing..."), ``misspelt``
   ("lite the stove"), ``asr`` (what Whisper makes of speech: "like the stove"), ``gaze`` (no name
-  said; the character the player looks at answers).
+  said; the character the player looks at answers), ``redirect`` ("never mind the tea, light the
+  stove": fires the second, not the ``asked`` first, though both are allowed).
 - HOLD kinds: nothing may fire although something is allowed. ``small_talk``, ``lore`` (a
   question the character's knowledge answers), ``prop_state`` (about a prop and how it is now),
   ``not_yet`` (asks for a trigger of this character whose time has not come), ``negation``
@@ -24,7 +25,7 @@ from __future__ import annotations
 from xrstory.story.scene import PLAYER
 from xrstory.story.state import Story
 
-FIRE_KINDS = ("plain", "indirect", "misspelt", "asr", "gaze")
+FIRE_KINDS = ("plain", "indirect", "misspelt", "asr", "gaze", "redirect")
 HOLD_KINDS = ("small_talk", "lore", "prop_state", "not_yet", "negation", "wrong_character")
 REFUSE_KINDS = ("disallowed", "injection")
 OTHER_KINDS = ("reaction",)
@@ -45,6 +46,9 @@ def check_kind(story: Story, character: str, kind: str, triggers: list[str], ask
     bad = [t for t in triggers if t not in allowed]
     if bad:
         return f"fires {bad}, not allowed for '{character}' now ({story.refusal(bad[0], character)})"
+    if kind == "redirect":
+        if not asked or asked in triggers or asked not in allowed:
+            return f"a redirect names the allowed trigger it turns away from ('asked', not fired); got {asked!r}"
     if kind in FIRE_KINDS:
         return None if triggers else f"a '{kind}' turn must fire a trigger"
     if triggers:
