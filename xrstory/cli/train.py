@@ -1,6 +1,9 @@
 """``xrstory finetune`` and ``xrstory eval``: the train layer's commands (registered in ``xrstory/cli/__init__.py``).
 
     xrstory finetune scenes/lighthouse --method lora --out assets/adapters/lighthouse
+    xrstory finetune corpus/night_train --dry-run        # corpus + curriculum: counts per kind, a sample
+    xrstory finetune corpus --general --out assets/adapters/general   # every non-held-out corpus scene
+    xrstory finetune corpus/night_train --build-corpus   # dialogue.txt -> dialogue.jsonl
     xrstory eval scenes/lighthouse --adapter assets/adapters/lighthouse --json --out reports/eval
 
 Exit codes: 0 ok, 2 bad input (scene, corpus line, adapter folder).
@@ -19,12 +22,26 @@ err = Console(stderr=True)
 out = Console()
 
 
-def _scene_and_splits(scene_dir: Path, seed: int, transcripts: list[Path]):
+def _scene_and_splits(scene_dir: Path, seed: int, transcripts: list[Path], adapter: Path | None = None):
+    """The scene and its splits; a scene with no dialogue.jsonl is split from its curriculum, generated
+    as the adapter's training generated it (``train_config.json``), so its test turns are unseen."""
     from xrstory.story import SceneError, load_scene
     from xrstory.train.dataset import DatasetError, load_splits
 
     try:
         scene = load_scene(scene_dir)
+        if not (Path(scene.folder) / "dialogue.jsonl").is_file() and not transcripts:
+            from xrstory.train.corpus_set import scene_splits
+            from xrstory.train.curriculum import CurriculumConfig
+
+            extra, run_seed = {}, 0
+            if adapter is not None and (adapter / "train_config.json").is_file():
+                saved = json.loads((adapter / "train_config.json").read_text(encoding="utf-8"))
+                extra, run_seed = saved.get("extra", {}), saved.get("seed", 0)
+            cur = CurriculumConfig(conversations=extra.get("curriculum_conversations") or 120, seed=run_seed)
+            err.print(f"{scene_dir}: no dialogue.jsonl; test turns from its curriculum "
+                      f"({cur.conversations} conversations, seed {cur.seed})", soft_wrap=True)
+            return scene, scene_splits(scene, cur, seed=seed)
         return scene, load_splits(scene, seed=seed, transcripts=transcripts)
     except SceneError as exc:
         for issue in exc.issues:
@@ -35,10 +52,70 @@ def _scene_and_splits(scene_dir: Path, seed: int, transcripts: list[Path]):
     raise typer.Exit(2)
 
 
+def _print_problems(exc) -> None:
+    from xrstory.story import SceneError
+
+    for p in (exc.issues if isinstance(exc, SceneError) else exc.problems):
+        err.print(f"[red]error[/red] {p}", highlight=False, soft_wrap=True)
+
+
+def _training_splits(scene_dir: Path, general: bool, curriculum: bool, conversations: int, corpus_weight: int,
+                     split_seed: int, seed: int, transcripts: list[Path]):
+    """(splits, what they were built from) for finetune; exits 2 on a bad scene, corpus or split file."""
+    from xrstory.story import SceneError, load_scene
+    from xrstory.train.corpus_script import ScriptError
+    from xrstory.train.corpus_set import general_splits, scene_splits
+    from xrstory.train.curriculum import CurriculumConfig
+    from xrstory.train.dataset import DatasetError
+    cur = CurriculumConfig(conversations=conversations, seed=seed) if curriculum else None
+    try:
+        if general:
+            splits, used = general_splits(scene_dir, cur, corpus_weight, split_seed)
+            return splits, f"general: {len(used)} scenes ({', '.join(used)}), held-out scenes not read"
+        scene = load_scene(scene_dir)
+        splits = scene_splits(scene, cur, corpus_weight, split_seed, transcripts=transcripts)
+        return splits, f"scene {scene.scene.id}" + (" + curriculum" if cur else "")
+    except (SceneError, DatasetError, ScriptError) as exc:
+        _print_problems(exc)
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        err.print(f"[red]error[/red] {exc}")
+    raise typer.Exit(2)
+
+
+def _dry_run(splits, source: str) -> None:
+    import random
+    from collections import Counter
+
+    from rich.table import Table
+
+    t = Table(title=f"{source}: examples per kind")
+    parts = {"train": splits.train, "validation": splits.validation, "test": splits.test}
+    for col in ("kind", *parts):
+        t.add_column(col)
+    counts = {name: Counter(e.kind or "unlabelled" for e in ex) for name, ex in parts.items()}
+    for kind in sorted(set().union(*counts.values())):
+        t.add_row(kind, *(str(counts[name][kind]) for name in parts))
+    t.add_row("all", *(str(len(ex)) for ex in parts.values()))
+    out.print(t)
+    for e in random.Random(0).sample(splits.train, min(10, len(splits.train))):
+        out.print(f"[bold]{e.kind or '-'}[/bold] {e.scene_id}/{e.character} <- {e.player!r}\n    -> {e.target}",
+                  highlight=False, soft_wrap=True)
+
+
 def finetune(
-    scene_dir: Path = typer.Argument(..., help="scene folder with scene.toml and dialogue.jsonl"),
+    scene_dir: Path = typer.Argument(..., help="scene folder (its dialogue.jsonl is optional), or with --general "
+                                               "the corpus folder"),
     method: str = typer.Option("lora", "--method", help="lora or full"),
-    out_dir: Path = typer.Option(..., "--out", help="folder for the adapter (or model), config and history"),
+    out_dir: Path | None = typer.Option(None, "--out", help="folder for the adapter (or model), config and history"),
+    general: bool = typer.Option(False, "--general", help="SCENE_DIR is corpus/: train one adapter on all its "
+                                                          "scenes except those corpus/split.toml holds out"),
+    curriculum: bool = typer.Option(True, "--curriculum/--no-curriculum",
+                                    help="add turns generated from the scene graph (xrstory.train.curriculum)"),
+    conversations: int = typer.Option(120, "--conversations", help="curriculum conversations per scene"),
+    corpus_weight: int = typer.Option(2, "--corpus-weight", help="hand-written training lines count this many times"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="print the counts per kind and a sample; do not train"),
+    build_corpus: bool = typer.Option(False, "--build-corpus", help="write SCENE_DIR/dialogue.jsonl from its "
+                                                                    "dialogue.txt script and exit"),
     epochs: float = typer.Option(3.0, "--epochs"),
     max_steps: int | None = typer.Option(None, "--max-steps", help="optimizer steps; overrides --epochs"),
     lr: float | None = typer.Option(None, "--lr", help="default 3e-4 (lora) / 3e-5 (full)"),
@@ -67,9 +144,13 @@ def finetune(
     seed: int = typer.Option(0, "--seed"),
     split_seed: int = typer.Option(1234, "--split-seed", help="seed of the train/validation/test split"),
 ):
-    """Fine-tune the scene's model on its dialogue (LoRA or full); keep the best by validation loss."""
+    """Fine-tune on a scene's dialogue and curriculum, or (--general) on the corpus; keep the best by validation."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from xrstory.train.config import TrainConfig
+
+    if build_corpus:
+        _build_corpus(scene_dir)
+        return
 
     if method not in ("lora", "full"):
         err.print(f"[red]error[/red] --method '{method}': expected 'lora' or 'full'")
@@ -86,8 +167,17 @@ def finetune(
                       limit_train=limit_train, limit_eval=limit_eval, device=device,
                       extra={"scene": str(scene_dir), "split_seed": split_seed, "base_model": model or "default",
                              "transcripts": [str(t) for t in transcripts]})
-    scene, splits = _scene_and_splits(scene_dir, split_seed, transcripts)
-    err.print(f"examples: {splits.sizes()}")
+    cfg.extra.update({"general": general, "curriculum_conversations": conversations if curriculum else 0,
+                      "corpus_weight": corpus_weight})
+    splits, source = _training_splits(scene_dir, general, curriculum, conversations, corpus_weight, split_seed,
+                                      seed, transcripts)
+    if dry_run:
+        _dry_run(splits, source)
+        return
+    if out_dir is None:
+        err.print("[red]error[/red] --out is required unless --dry-run or --build-corpus")
+        raise typer.Exit(2)
+    err.print(f"{source}; examples: {splits.sizes()}", soft_wrap=True, highlight=False)
 
     from xrstory.mind.loader import ModelSpec, load_language_model
     from xrstory.train.trainer import finetune as run_finetune
@@ -100,6 +190,23 @@ def finetune(
               + (" (stopped early)" if result.stopped_early else "") + f"; saved in {result.out_dir}")
 
 
+def _build_corpus(scene_dir: Path) -> None:
+    from xrstory.story import SceneError, load_scene
+    from xrstory.train.corpus_script import ScriptError, write_corpus
+
+    try:
+        scene = load_scene(scene_dir)
+        if not (Path(scene_dir) / "dialogue.txt").is_file():
+            err.print(f"[red]error[/red] {Path(scene_dir) / 'dialogue.txt'}: not found")
+            raise typer.Exit(2)
+        path = write_corpus(scene, Path(scene_dir))
+    except (SceneError, ScriptError) as exc:
+        _print_problems(exc)
+        raise typer.Exit(2) from None
+    n = len(path.read_text(encoding="utf-8").splitlines())
+    out.print(f"[green]wrote[/green] {path}: {n} lines")
+
+
 def evaluate(
     scene_dir: Path = typer.Argument(..., help="scene folder"),
     adapter: Path | None = typer.Option(None, "--adapter", help="LoRA adapter folder (default: the scene's own)"),
@@ -109,18 +216,30 @@ def evaluate(
     model: str | None = typer.Option(None, "--model", help="base model (default SmolLM2)"),
     device: str = typer.Option("auto", "--device"),
     split_seed: int = typer.Option(1234, "--split-seed"),
+    heldout: bool = typer.Option(False, "--heldout", help="SCENE_DIR is corpus/: score base (and --adapter) on the "
+                                                          "held-out scenes with the narrative metrics"),
 ):
     """Base vs fine-tuned on the held-out test split: perplexity, triggers, parse rate, persona."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    scene, splits = _scene_and_splits(scene_dir, split_seed, [])
-    if adapter is None and getattr(scene.scene, "adapter", None):
-        adapter = (Path(scene.folder) / scene.scene.adapter).resolve()
+    if heldout:
+        _evaluate_heldout(scene_dir, adapter, json_out, out_dir, limit, model, device)
+        return
+    from xrstory.story import SceneError, load_scene
+
+    try:
+        loaded = load_scene(scene_dir)
+    except SceneError as exc:
+        _print_problems(exc)
+        raise typer.Exit(2) from None
+    if adapter is None and loaded.scene.adapter:
+        adapter = (Path(loaded.folder) / loaded.scene.adapter).resolve()
     if adapter is None:
         err.print("[red]error[/red] no --adapter given and the scene names none (scene.toml 'adapter')")
         raise typer.Exit(2)
     if not (adapter / "adapter_config.json").is_file():
         err.print(f"[red]error[/red] {adapter}: not a PEFT adapter folder (no adapter_config.json)")
         raise typer.Exit(2)
+    scene, splits = _scene_and_splits(scene_dir, split_seed, [], adapter)
 
     from xrstory.train.evaluate import EvalConfig, compare
 
@@ -144,3 +263,42 @@ def evaluate(
                 continue
             t.add_row(k, f"{v:.3f}", f"{result['adapter'][k]:.3f}", f"{result['delta'][k]:+.3f}")
         out.print(t)
+
+
+def _evaluate_heldout(corpus_dir: Path, adapter: Path | None, json_out: bool, out_dir: Path | None,
+                      limit: int | None, model: str | None, device: str) -> None:
+    from xrstory.train.dataset import DatasetError
+    from xrstory.train.heldout_eval import evaluate_heldout
+
+    if adapter is not None and not (adapter / "adapter_config.json").is_file():
+        err.print(f"[red]error[/red] {adapter}: not a PEFT adapter folder (no adapter_config.json)")
+        raise typer.Exit(2)
+    try:
+        result = evaluate_heldout(corpus_dir, str(adapter) if adapter else None, model, device, limit,
+                                  on_turn=None if json_out else lambda side, n: err.print(f"{side}: {n} turns",
+                                                                                          end="\r"))
+    except DatasetError as exc:
+        _print_problems(exc)
+        raise typer.Exit(2) from None
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        err.print(f"[red]error[/red] {exc}")
+        raise typer.Exit(2) from None
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "heldout.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+        err.print(f"written: {out_dir / 'heldout.json'}")
+    if json_out:
+        print(json.dumps({k: v for k, v in result.items() if k != "records"}, indent=2))
+        return
+    from rich.table import Table
+
+    sides = [s for s in ("base", "adapter") if result[s]]
+    t = Table(title="held-out scenes (narrative metrics, percent)")
+    t.add_column("scene")
+    t.add_column("metric")
+    for side in sides:
+        t.add_column(side)
+    for scene_id in result["base"]:
+        for k in result["base"][scene_id]:
+            t.add_row(scene_id, k, *(f"{result[side][scene_id].get(k, float('nan')):.1f}" for side in sides))
+    out.print(t)

@@ -13,6 +13,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from xrstory.runtime.adapter_choice import choose_adapter
 from xrstory.story.scene import Scene
 
 log = logging.getLogger(__name__)
@@ -40,17 +41,11 @@ class Components:
 
 
 def resolve_adapter(scene: Scene, adapter: str | None) -> str | None:
-    """An explicit adapter wins; else the scene's own adapter when its folder exists."""
-    if adapter:
-        if not Path(adapter).is_dir():
-            raise FileNotFoundError(f"adapter folder not found: {adapter}")
-        return adapter
-    if scene.scene.adapter and scene.folder:
-        path = (Path(scene.folder) / scene.scene.adapter).resolve()
-        if (path / "adapter_config.json").is_file():
-            return str(path)
-        log.warning("scene names adapter %s but it is not there; using the base model", path)
-    return None
+    """An explicit adapter wins; else the scene's own; else the general adapter; else None (base).
+
+    The choice and its reasons: ``runtime.adapter_choice.choose_adapter``.
+    """
+    return choose_adapter(scene, adapter).path
 
 
 def load_components(scene: Scene, adapter: str | None = None, base_model: str | None = None,
@@ -66,7 +61,9 @@ def load_components(scene: Scene, adapter: str | None = None, base_model: str | 
 
     stack = ExitStack()
     times: dict[str, float] = {}
-    adapter_path = resolve_adapter(scene, adapter)
+    choice = choose_adapter(scene, adapter)
+    adapter_path = choice.path
+    say(f"using {choice.note}")
 
     def step(name, fn):
         say(f"loading {name}")

@@ -33,6 +33,10 @@ class _LineState(BaseModel):
     beat: str
     flags: list[str] = Field(default_factory=list)
     prop_states: dict[str, str] = Field(default_factory=dict)
+    # optional: the triggers fired so far in the story (corpus/ and curriculum lines carry it, so a
+    # conversation may open mid-story and a player's own presses count); without it, the
+    # triggers named by this conversation's earlier replies
+    fired: list[str] | None = None
 
 
 class _LineReply(BaseModel):
@@ -50,6 +54,10 @@ class DialogueLine(BaseModel):
     state: _LineState
     player: str
     reply: _LineReply
+    # optional labels (corpus/ and the curriculum): the kind of turn (xrstory.train.kinds) and,
+    # for a turn that must not fire, the trigger the player asked for ("" for none of the story's)
+    kind: str | None = None
+    asked: str | None = None
 
 
 @dataclass
@@ -66,6 +74,10 @@ class Example:
     # kept so evaluation can rebuild the runtime state of this turn
     state_json: str = ""
     history: list[dict] = field(default_factory=list)
+    emotion: str = ""
+    kind: str | None = None  # xrstory.train.kinds, when the line carries one
+    asked: str | None = None
+    scene_id: str = ""
 
 
 @dataclass
@@ -148,7 +160,8 @@ def render_lines(scene: Scene, lines: list[tuple[str, DialogueLine]]) -> list[Ex
         st.beat = line.state.beat
         st.flags = list(line.state.flags)
         st.prop_states.update(line.state.prop_states)
-        st.fired = list(convo_fired.get(line.conversation, []))
+        st.fired = list(line.state.fired if line.state.fired is not None
+                        else convo_fired.get(line.conversation, []))
         allowed = story.allowed_triggers(line.character)
         for t in line.reply.triggers:
             if t not in allowed:
@@ -165,7 +178,8 @@ def render_lines(scene: Scene, lines: list[tuple[str, DialogueLine]]) -> list[Ex
                                 messages=messages, target=reply_to_json(reply), allowed=allowed,
                                 triggers=list(line.reply.triggers), say=line.reply.say, player=line.player,
                                 state_json=st.model_dump_json(),
-                                history=[h.__dict__ for h in history]))
+                                history=[h.__dict__ for h in history], emotion=line.reply.emotion,
+                                kind=line.kind, asked=line.asked, scene_id=scene.scene.id))
         history.append(HistoryLine(PLAYER, line.player))
         history.append(HistoryLine(line.character, line.reply.say))
         convo_fired.setdefault(line.conversation, []).extend(line.reply.triggers)
