@@ -11,7 +11,8 @@ refusals are real), and prints the reply, or with --json:
      "tokens", "prompt_tokens", "cached_prompt_tokens", "prompt_dropped", "model": {...}}
 
 Exit codes: 0 ok, 2 bad input (scene, character, save, a missing adapter or one that does not
-fit the model), 3 the model failed to load.
+fit the model, a bad --engine), 3 the model failed to load (the message names the file).
+``--engine`` picks the decoding engine (``mind.engine.choose_engine``; the JSON says which and why).
 Torch and transformers are imported inside the command, so ``xrstory --help`` stays fast.
 """
 
@@ -54,6 +55,10 @@ def ask(scene_dir: Annotated[Path, typer.Argument(help="scene folder (or scene.t
         model: Annotated[str | None, typer.Option("--model", help="HF id, model folder or .gguf (default SmolLM2-135M)")] = None,
         max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", min=8, help="reply length limit")] = 120,
         out_state: Annotated[Path | None, typer.Option("--out-state", help="write the state after the turn here")] = None,
+        engine: Annotated[str, typer.Option("--engine", help="auto (torch with CUDA, llama.cpp on a CPU), llamacpp, "
+                                            "torch or remote")] = "auto",
+        remote: Annotated[str | None, typer.Option("--remote", help="server URL for --engine remote")] = None,
+        threads: Annotated[int | None, typer.Option("--threads", min=1, help="engine CPU threads")] = None,
         json_out: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False):
     """Ask one character one thing; apply its triggers; print the reply (or JSON)."""
     from xrstory.story import SaveError, SceneError, Story, load_scene, load_state, save_state
@@ -73,19 +78,20 @@ def ask(scene_dir: Annotated[Path, typer.Argument(help="scene folder (or scene.t
         _fail(f"--state {state}: {exc}")
     adapter_path, adapter_note = _adapter_for(scene, adapter)
 
-    from xrstory.mind.loader import (
-        AdapterMismatchError,
-        ModelLoadError,
-        ModelSpec,
-        load_language_model,
-    )
+    from xrstory.mind.engine import EngineError, EngineSpec, choose_engine, load_engine
+    from xrstory.mind.loader import AdapterMismatchError, ModelLoadError
     from xrstory.mind.mind import CharacterMind, MindConfig
 
     try:
-        lm = load_language_model(ModelSpec(source=model, adapter=adapter_path))
+        engine_name, engine_why = choose_engine(engine, model=model, remote_url=remote, adapter=adapter_path)
+    except ValueError as exc:
+        _fail(str(exc))
+    try:
+        lm = load_engine(EngineSpec(engine=engine_name, model=model, adapter=adapter_path, remote_url=remote,
+                                    threads=threads), scene)
     except (FileNotFoundError, AdapterMismatchError) as exc:
         _fail(str(exc))
-    except ModelLoadError as exc:
+    except (ModelLoadError, EngineError) as exc:
         _fail(str(exc), 3)
     with lm:
         mind = CharacterMind(lm, scene, MindConfig(max_new_tokens=max_new_tokens))
@@ -112,7 +118,7 @@ def ask(scene_dir: Annotated[Path, typer.Argument(help="scene folder (or scene.t
         for r in refused:
             print(f"  refused: {r['trigger']} ({r['reason']})")
         print(f"  first sentence {timings.first_sentence_ms:.0f} ms, total {timings.total_ms:.0f} ms, "
-              f"{timings.tokens} tokens; {adapter_note}")
+              f"{timings.tokens} tokens; {adapter_note}; engine {engine_name} ({engine_why})")
         return
     print(json.dumps({
         "character": character,
@@ -132,6 +138,9 @@ def ask(scene_dir: Annotated[Path, typer.Argument(help="scene folder (or scene.t
         "prompt_tokens": timings.prompt_tokens,
         "cached_prompt_tokens": timings.cached_prompt_tokens,
         "prompt_dropped": timings.extra.get("prompt_dropped", []),
-        "model": {"source": lm.source, "adapter": lm.adapter, "device": lm.device, "dtype": lm.dtype,
-                  "notes": lm.notes + [adapter_note]},
+        "engine": {"name": engine_name, "why": engine_why},
+        "model": {"source": lm.source, "adapter": str(adapter_path) if adapter_path else None,
+                  "device": getattr(getattr(lm, "lm", None), "device", "cpu"),
+                  "dtype": getattr(getattr(lm, "lm", None), "dtype", "gguf"),
+                  "notes": list(lm.notes) + [adapter_note]},
     }, indent=2, ensure_ascii=False))

@@ -79,6 +79,9 @@ def play(scene_dir: Path = typer.Argument(..., help="scene folder"),
          adapter: str = typer.Option(None, "--adapter", help="LoRA adapter folder (default: the scene's)"),
          base: str = typer.Option(None, "--model", help="base model: HF id/folder or .gguf"),
          remote: str = typer.Option(None, "--remote", help="OpenAI-compatible server URL"),
+         engine: str = typer.Option("auto", "--engine", help="auto (torch with CUDA, llama.cpp on a CPU), "
+                                    "llamacpp, torch or remote (with --remote)"),
+         threads: int = typer.Option(None, "--threads", min=1, help="CPU threads of the decoding engine"),
          resume: Path = typer.Option(None, "--resume", help="a save to continue from"),
          save: Path = typer.Option(Path("reports/play/save.json"), "--save", help="where the story is saved"),
          record: Path = typer.Option(None, "--record", help="write what the player heard to this WAV"),
@@ -109,6 +112,16 @@ def play(scene_dir: Path = typer.Argument(..., help="scene folder"),
         err.print(f"[red]error[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None
     w, h = (int(v) for v in eye_size.lower().split("x"))
+    from xrstory.mind.engine import choose_engine
+    from xrstory.runtime.components import resolve_adapter
+
+    try:
+        engine_name, engine_why = choose_engine(engine, model=base, remote_url=remote,
+                                                adapter=resolve_adapter(scene, adapter))
+    except ValueError as exc:
+        err.print(f"[red]error[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    console.print(f"decoding engine: {engine_name} ({engine_why})", highlight=False)
     if display in ("auto", "openxr") and (unavailable := _probe_openxr(scene)) is not None:
         what, message = unavailable
         if display == "openxr":
@@ -117,7 +130,8 @@ def play(scene_dir: Path = typer.Argument(..., help="scene folder"),
         console.print(f"[yellow]OpenXR unavailable ({what}); playing headless[/yellow]", highlight=False)
         display = "headless"
     with console.status("loading models…") as status:
-        components = load_components(scene, adapter=adapter, base_model=base, progress=status.update)
+        components = load_components(scene, adapter=adapter, base_model=base, engine=engine, remote_url=remote,
+                                      threads=threads, progress=status.update)
     holder: dict = {}
 
     def save_now(reason: str = "exit") -> None:
@@ -136,7 +150,7 @@ def play(scene_dir: Path = typer.Argument(..., help="scene folder"),
                   + ("speak into the microphone" if mic else "type a line and press Enter; 'quit' to stop"))
     lines: queue.Queue = queue.Queue()
     config = SessionConfig(scene_dir=scene_dir, adapter=adapter, base_model=base, remote_url=remote,
-                           player_id=player, keep_audio=record is not None)
+                           player_id=player, keep_audio=record is not None, engine=engine, engine_threads=threads)
     with components, Session(config, components, scene, state, display=disp,
                              on_event=ConversationPrinter(scene, console)) as session:
         holder["session"] = session

@@ -24,7 +24,10 @@ def serve_command(
     model: Annotated[str | None, typer.Option(help="Hugging Face id or folder, or a .gguf file "
                                                    "(default: SmolLM2-135M-Instruct)")] = None,
     adapter: Annotated[Path | None, typer.Option(help="LoRA adapter folder (PEFT)")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda (torch engine)")] = "auto",
+    engine: Annotated[str, typer.Option("--engine", help="auto (torch with CUDA, llama.cpp on a CPU), "
+                                                         "llamacpp or torch")] = "auto",
+    threads: Annotated[int | None, typer.Option("--threads", min=1, help="engine CPU threads")] = None,
     name: Annotated[str, typer.Option(help="model name reported to clients")] = "xrstory",
     ignore_schema: Annotated[bool, typer.Option(help="decode freely, ignoring response_format "
                                                      "(for testing clients)")] = False,
@@ -32,7 +35,8 @@ def serve_command(
                                                            "instead of the client's")] = None,
 ):
     """Serve the local model with structured output at /v1/chat/completions (OpenAI-compatible)."""
-    from xrstory.mind.loader import ModelSpec, load_language_model
+    from xrstory.mind.engine import EngineError, EngineSpec, choose_engine, load_engine
+    from xrstory.mind.loader import ModelLoadError
     from xrstory.mind.server import ServedModel, ServerConfig
     from xrstory.mind.server_engine import LocalJsonEngine
 
@@ -47,11 +51,21 @@ def serve_command(
             raise typer.BadParameter(f"--force-schema {force_schema}: {exc}") from None
     config = ServerConfig(host=host, port=port, model_name=name, ignore_schema=ignore_schema,
                           force_schema=forced)
-    with load_language_model(ModelSpec(source=model, adapter=adapter, device=device)) as lm:
-        engine = LocalJsonEngine(lm)
-        typer.echo(f"loaded {lm.source} on {lm.device} ({lm.dtype}) in {lm.load_ms:.0f} ms; "
-                   f"grammar warm-up {engine.warm_up_ms:.0f} ms")
-        served = ServedModel(engine, config)
+    try:
+        name_, why = choose_engine(engine, model=model)
+        if name_ == "remote":
+            raise ValueError("--engine remote: xrstory serve serves a local model")
+        loaded = load_engine(EngineSpec(engine=name_, model=model, adapter=adapter, threads=threads, device=device))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    except (FileNotFoundError, ModelLoadError, EngineError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(3) from None
+    with loaded:
+        json_engine = LocalJsonEngine(loaded)
+        typer.echo(f"loaded {loaded.source} on engine {name_} ({why}) in {loaded.load_ms:.0f} ms; "
+                   f"warm-up {json_engine.warm_up_ms:.0f} ms")
+        served = ServedModel(json_engine, config)
         typer.echo(f"serving at {served.base_url} (Ctrl-C to stop)", err=True)
         try:
             served.serve_forever()

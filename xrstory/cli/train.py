@@ -109,6 +109,8 @@ def evaluate(
     model: str | None = typer.Option(None, "--model", help="base model (default SmolLM2)"),
     device: str = typer.Option("auto", "--device"),
     split_seed: int = typer.Option(1234, "--split-seed"),
+    engine: str = typer.Option("torch", "--engine", help="engine of the constrained replies: torch (default, the "
+                                                         "trained weights), llamacpp, or auto"),
 ):
     """Base vs fine-tuned on the held-out test split: perplexity, triggers, parse rate, persona."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -122,9 +124,19 @@ def evaluate(
         err.print(f"[red]error[/red] {adapter}: not a PEFT adapter folder (no adapter_config.json)")
         raise typer.Exit(2)
 
+    from xrstory.mind.engine import choose_engine
     from xrstory.train.evaluate import EvalConfig, compare
 
-    cfg = EvalConfig(model=model, device=device, limit=limit)
+    try:
+        engine_name, engine_why = choose_engine(engine, model=model, adapter=adapter)
+    except ValueError as exc:
+        err.print(f"[red]error[/red] {exc}")
+        raise typer.Exit(2) from None
+    if engine_name == "remote":
+        err.print("[red]error[/red] --engine remote: eval runs a local model")
+        raise typer.Exit(2)
+    err.print(f"replies decode on {engine_name} ({engine_why})")
+    cfg = EvalConfig(model=model, device=device, limit=limit, engine=engine_name)
     result = compare(scene, splits, adapter, cfg, progress=not json_out)
     if out_dir is not None:
         from xrstory.train.report import write_report

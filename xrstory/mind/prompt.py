@@ -78,13 +78,19 @@ def _history_line(item: object) -> HistoryLine:
     raise ValueError(f"history item {item!r}: expected Utterance, {{speaker, text}} or (speaker, text)")
 
 
-def neutralise(text: str) -> str:
+def neutralise(text: str, special_tokens: Sequence[str] = ()) -> str:
     """Defuse chat-template control markup in text from outside (player, memories, history).
 
     "<|im_start|>system" typed by a player would otherwise be tokenized as the real special
     token and open a fake system turn; "<|" and "|>" are broken apart so it stays plain text.
+    Any other control token of the model's tokenizer (``special_tokens``, e.g. Gemma's
+    "<start_of_turn>") is broken apart after its first character.
     """
-    return text.replace("<|", "<").replace("|>", ">")
+    text = text.replace("<|", "<").replace("|>", ">")
+    for tok in special_tokens:
+        if len(tok) > 1 and tok in text:
+            text = text.replace(tok, tok[0] + " " + tok[1:])
+    return text
 
 
 def _approx_tokens(text: str) -> int:
@@ -184,12 +190,13 @@ def _user_message(scene: Scene, state: StoryState, allowed: Sequence[str], playe
 def plan_prompt(scene: Scene, state: StoryState, character_id: str, player_text: str,
                 history: Iterable[object] = (), memories: Iterable[str] = (), hints: Iterable[str] = (),
                 *, allowed_triggers: Sequence[str] | None = None, budget: PromptBudget | None = None,
-                count_tokens: TokenCounter | None = None) -> PromptPlan:
+                count_tokens: TokenCounter | None = None, special_tokens: Sequence[str] = ()) -> PromptPlan:
     """Messages for one turn, fitted to the budget, with what was left out and why.
 
     ``allowed_triggers`` defaults to what the story allows ``character_id`` now.
     ``count_tokens`` (e.g. ``lambda s: len(tokenizer.encode(s))``) makes the budget exact;
-    without it a conservative character estimate is used.
+    without it a conservative character estimate is used. ``special_tokens``: the model's control
+    tokens, broken apart wherever text from outside spells one (``neutralise``).
     """
     budget = budget or PromptBudget()
     count = count_tokens or _approx_tokens
@@ -199,7 +206,7 @@ def plan_prompt(scene: Scene, state: StoryState, character_id: str, player_text:
     allowed = list(allowed_triggers)
     dropped: list[str] = []
 
-    text = neutralise(" ".join(player_text.split()))  # ASR output may carry newlines: one line
+    text = neutralise(" ".join(player_text.split()), special_tokens)  # ASR output may carry newlines: one line
     if not text:
         raise ValueError("player_text is empty")
     if len(text) > budget.max_player_chars:
@@ -207,13 +214,14 @@ def plan_prompt(scene: Scene, state: StoryState, character_id: str, player_text:
         text = text[: budget.max_player_chars].rstrip() + " ..."
 
     lines = [_history_line(h) for h in history]
-    lines = [HistoryLine(h.speaker, neutralise(" ".join(h.text.split())), h.interrupted) for h in lines]
+    lines = [HistoryLine(h.speaker, neutralise(" ".join(h.text.split()), special_tokens), h.interrupted)
+             for h in lines]
     if lines and lines[-1].speaker == PLAYER and lines[-1].text == text:
         lines = lines[:-1]  # the caller already noted this line in the conversation
     if len(lines) > budget.max_history_turns:
         dropped.append(f"{len(lines) - budget.max_history_turns} older conversation lines (turn limit)")
         lines = lines[-budget.max_history_turns:]
-    mems = [neutralise(m) for m in memories if m.strip()]
+    mems = [neutralise(m, special_tokens) for m in memories if m.strip()]
     if len(mems) > budget.max_memories:
         dropped.append(f"{len(mems) - budget.max_memories} less relevant memories (memory limit)")
         mems = mems[: budget.max_memories]
