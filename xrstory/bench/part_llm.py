@@ -50,7 +50,7 @@ def run_llm_part(opts: BenchOptions, deadline: float | None = None) -> dict:
     from xrstory.mind.loader import ModelSpec, load_language_model
 
     n, repeats = opts.llm_tokens, opts.repeats
-    default, why = choose_engine("auto", model=opts.model)
+    default, why = choose_engine(opts.engine, model=opts.model)
     lc = None
     if importlib.util.find_spec("xllamacpp") is not None and (opts.model is None or str(opts.model).endswith(".gguf")):
         lc = _engines_side_by_side(opts)

@@ -41,7 +41,14 @@ from xrstory.mind.engine import (
 
 log = logging.getLogger(__name__)
 
-DEFAULT_THREADS = 2  # chosen from the frame-pacing / first-token figures in docs/ENGINES.md
+# 1 thread: on the 2-core machines this runs on, the frame loop (llvmpipe), Whisper and TTS need
+# the other core, and llama.cpp's threads wait for each other at every layer: with 2 threads on
+# a busy machine one is often descheduled and decode collapsed (2 threads: under 1 tok/s at load
+# 8-14; 1 thread: 13-18 tok/s at load 14). Figures in docs/ENGINES.md ("Threads").
+DEFAULT_THREADS = 1
+# threads sleep instead of spinning while they wait for work (llama.cpp's default polls at 50):
+# spinning takes CPU from the frame loop and from the engine's own other thread
+POLL = 0
 _END = object()  # queue marker: generation returned
 
 
@@ -105,8 +112,9 @@ class LlamaCppEngine(Engine):
         params.model.path = str(model)
         params.n_parallel = max(1, slots)
         params.n_ctx = context_tokens * params.n_parallel  # split evenly between the slots
-        params.cpuparams.n_threads = self.threads
-        params.cpuparams_batch.n_threads = self.threads
+        for cpu in (params.cpuparams, params.cpuparams_batch):
+            cpu.n_threads = self.threads
+            cpu.poll = POLL
         params.n_threads_http = 1  # only our token counter talks to it
         # llama.cpp logs every slot event to stderr; XRSTORY_LLAMA_LOG=3 brings them back
         params.verbosity = int(os.environ.get("XRSTORY_LLAMA_LOG", "0"))
