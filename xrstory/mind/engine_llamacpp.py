@@ -187,7 +187,7 @@ class LlamaCppEngine(Engine):
         body = {"messages": request.messages, "stream": True, "cache_prompt": True,
                 "id_slot": self.slot_of(request.key), "max_tokens": request.max_tokens,
                 "temperature": s.temperature, "top_p": s.top_p, "seed": s.seed,
-                "repeat_penalty": s.repetition_penalty, "repeat_last_n": s.repeat_last_n,
+                "repeat_penalty": s.llamacpp_repeat_penalty, "repeat_last_n": s.repeat_last_n,
                 "frequency_penalty": s.frequency_penalty, "presence_penalty": s.presence_penalty,
                 "dry_multiplier": s.dry_multiplier,
                 "dry_base": s.dry_base, "dry_allowed_length": s.dry_allowed_length,

@@ -117,8 +117,10 @@ class CharacterMind:
         # no character may echo a recent character line (Tobias repeated Maren's word for word);
         # the player's words stay free to take up ("light the stove" -> "I'll light the stove")
         avoid = tuple(line.text for line in plan.history if line.speaker != "player")
-        # say's length in characters bounds it on engines that cannot steer per token (~4 per token)
-        say_chars = min(MAX_SAY_CHARS, 4 * cfg.max_new_tokens)
+        # say's length in characters bounds it on engines that cannot steer per token (SmolLM2 writes
+        # ~4.5 characters a token; 6 leaves room to end the sentence: at 4, a reply of 20 tokens was
+        # cut mid-sentence and streamed as one sentence far more often than on the torch loop)
+        say_chars = min(MAX_SAY_CHARS, 6 * cfg.max_new_tokens)
         return DecodeRequest(key=character_id, messages=plan.messages, lark=reply_lark(allowed, max_say_chars=say_chars),
                              allowed_triggers=tuple(allowed), max_tokens=cfg.max_new_tokens + cfg.json_tokens,
                              say_tokens=cfg.max_new_tokens, sampling=cfg.sampling, avoid=avoid)
