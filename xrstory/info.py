@@ -126,8 +126,10 @@ def engines() -> list[dict[str, str]]:
 
     try:
         auto, why = choose_engine("auto")
-        if auto == "llamacpp" and not gguf_conversion_available():
-            why += "; with a LoRA adapter (e.g. the scene's): torch, adapters cannot convert to GGUF yet"
+        if auto == "llamacpp":
+            why += ("; with a LoRA adapter (e.g. the scene's): torch, "
+                    + ("its llama.cpp decisions differ on the demo arc" if gguf_conversion_available()
+                       else "adapters cannot convert to GGUF yet"))
     except Exception as exc:  # noqa: BLE001 - reported, not hidden
         auto, why = "unknown", f"{type(exc).__name__}: {exc}"
     out = []
