@@ -29,7 +29,7 @@ def distinct_2(texts: list[str]) -> float:
 
 
 def heldout_replies(engine: Engine, scene_dir: Path, max_new_tokens: int = 120, seed: int = 1234,
-                    limit: int | None = None) -> dict:
+                    limit: int | None = None, sampling=None) -> dict:
     from xrstory.mind.mind import CharacterMind, MindConfig
     from xrstory.story import Story, load_scene
     from xrstory.story.state import StoryState
@@ -37,7 +37,8 @@ def heldout_replies(engine: Engine, scene_dir: Path, max_new_tokens: int = 120, 
 
     scene = load_scene(scene_dir)
     test = load_splits(scene, seed=seed).test[:limit]
-    mind = CharacterMind(engine, scene, MindConfig(max_new_tokens=max_new_tokens))
+    cfg = MindConfig(max_new_tokens=max_new_tokens)
+    mind = CharacterMind(engine, scene, cfg if sampling is None else MindConfig(max_new_tokens, sampling=sampling))
     rows, t0 = [], time.perf_counter()
     for ex in test:
         story = Story(scene, StoryState.model_validate_json(ex.state_json))

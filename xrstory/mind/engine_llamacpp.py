@@ -164,7 +164,10 @@ class LlamaCppEngine(Engine):
         return hit
 
     def slot_of(self, key: str) -> int:
-        """The slot (KV cache) of ``key``: one per character while slots last, then shared."""
+        """The slot (KV cache) of ``key``: one per character while slots last, then shared.
+        Keys starting with "__" (warm-up) borrow slot 0 without taking one."""
+        if key.startswith("__"):
+            return 0
         if key not in self._slots:
             if len(self._slots) >= self._n_slots:
                 log.warning("llama.cpp engine: %d slots for %d characters; '%s' shares slot %d",
@@ -179,7 +182,6 @@ class LlamaCppEngine(Engine):
                             lark=reply_lark(list(allowed_triggers)), max_tokens=4)
         for _ in self.stream(req):
             pass
-        self._slots.pop("__warm_up__", None)
 
     # -- the request ------------------------------------------------------------------------
     def _body(self, request: DecodeRequest) -> dict:
@@ -188,7 +190,8 @@ class LlamaCppEngine(Engine):
                 "id_slot": self.slot_of(request.key), "max_tokens": request.max_tokens,
                 "temperature": s.temperature, "top_p": s.top_p, "seed": s.seed,
                 "repeat_penalty": s.llamacpp_repeat_penalty, "repeat_last_n": s.repeat_last_n,
-                "frequency_penalty": s.frequency_penalty, "presence_penalty": s.presence_penalty,
+                "frequency_penalty": s.frequency_penalty + s.llamacpp_frequency_penalty,
+                "presence_penalty": s.presence_penalty + s.llamacpp_presence_penalty,
                 "dry_multiplier": s.dry_multiplier,
                 "dry_base": s.dry_base, "dry_allowed_length": s.dry_allowed_length,
                 "dry_penalty_last_n": s.dry_last_n}

@@ -89,7 +89,7 @@ class LocalJsonEngine:
             self.matcher(schema)
         sampling = Sampling(temperature=temperature, repetition_penalty=1.0, frequency_penalty=frequency_penalty,
                             presence_penalty=presence_penalty, no_repeat_ngram=0, max_sentences=1 << 20,
-                            dry_multiplier=0.0)
+                            dry_multiplier=0.0, llamacpp_frequency_penalty=0.0, llamacpp_presence_penalty=0.0)
         request = DecodeRequest(key="serve", messages=messages, schema=schema, max_tokens=max_tokens,
                                 say_tokens=max_tokens, sampling=sampling)
         result, finish = None, "length"
