@@ -76,10 +76,14 @@ def engine_reply(engine: Engine, turns: list[list[dict]], allowed: list[str], re
     lark = reply_lark(allowed)
     cold, cached, tps, prefill_tps, prefill_cached_ms = [], [], [], [], []
     last = {}
-    for _ in range(repeats):
+    for rep in range(repeats):
         engine.forget("bench")
         _evict(engine, "bench")
+        # a fresh first line per repeat: llama.cpp also keeps earlier prompts in host RAM and
+        # restores a matching one into the slot, which would make the "cold" turn a cached one
+        nonce = f"[bench run {time.time_ns()}-{rep}]\n"
         for i, messages in enumerate(turns[:2]):
+            messages = [{**messages[0], "content": nonce + messages[0]["content"]}, *messages[1:]]
             req = DecodeRequest("bench", messages, lark=lark, allowed_triggers=tuple(allowed),
                                 max_tokens=max_tokens, say_tokens=max_tokens - 48)
             r = _timed(engine, req)
