@@ -93,7 +93,7 @@ def probe_models() -> list[ModelProbe]:
 
 def versions() -> dict[str, str]:
     out = {"python": platform.python_version(), "platform": platform.platform()}
-    for dist in ("xrstory", "torch", "transformers", "faster-whisper", "llguidance", "moderngl",
+    for dist in ("xrstory", "torch", "transformers", "xllamacpp", "faster-whisper", "llguidance", "moderngl",
                  "pyopenxr", "peft", "silero-vad", "sentence-transformers", "pyttsx3"):
         try:
             out[dist] = importlib.metadata.version(dist)
@@ -111,4 +111,37 @@ def devices() -> dict[str, str]:
                        if torch.cuda.is_available() else "none")
     except Exception as exc:  # noqa: BLE001
         out["cuda"] = f"unknown ({exc})"
+    return out
+
+
+# What each command decodes with under ``--engine auto``: commands that decode replies follow
+# ``choose_engine``; finetune trains torch weights, and eval scores teacher-forced on torch too
+# (its replies follow --engine, default torch: the fine-tuned weights are torch weights).
+ENGINE_COMMANDS = ("ask", "play", "run", "serve", "bench", "eval", "finetune")
+
+
+def engines() -> list[dict[str, str]]:
+    """[{command, engine, why}] for ``--engine auto`` on this machine."""
+    from xrstory.mind.engine import choose_engine, gguf_conversion_available
+
+    try:
+        auto, why = choose_engine("auto")
+        if auto == "llamacpp":
+            why += ("; with a LoRA adapter (e.g. the scene's): torch, "
+                    + ("its llama.cpp decisions differ on the demo arc" if gguf_conversion_available()
+                       else "adapters cannot convert to GGUF yet"))
+    except Exception as exc:  # noqa: BLE001 - reported, not hidden
+        auto, why = "unknown", f"{type(exc).__name__}: {exc}"
+    out = []
+    for cmd in ENGINE_COMMANDS:
+        if cmd == "finetune":
+            out.append({"command": cmd, "engine": "torch", "why": "training runs on torch weights (PEFT LoRA)"})
+        elif cmd == "eval":
+            out.append({"command": cmd, "engine": "torch", "why": "scores the torch weights; replies follow "
+                                                                 "--engine (default torch)"})
+        elif cmd == "bench":
+            out.append({"command": cmd, "engine": auto, "why": why + "; also measures torch and bare xllamacpp "
+                                                                  "side by side"})
+        else:
+            out.append({"command": cmd, "engine": auto, "why": why})
     return out

@@ -46,6 +46,7 @@ class BenchOptions:
     scene_dir: Path = DEFAULT_SCENE
     play: Path = DEFAULT_PLAY
     model: str | None = None  # None: the runtime's default model
+    engine: str = "auto"  # the engine whose constrained reply is llm.tokens_per_s (mind.engine.choose_engine)
     # seconds each part may run (a hard limit, model loading included)
     budgets_s: dict[str, float] = field(default_factory=lambda: {
         "llm": 210.0, "voice": 120.0, "voice_to_voice": 200.0, "render": 60.0})

@@ -1,7 +1,8 @@
-"""Benchmark part "llm": our decode vs transformers ``generate`` vs llama.cpp, same model, same
-prompt (the demo scene's Maren), plus the constrained reply loop. Built on the mind layer's own
-bench functions (``xrstory.bench.llm_decode``); this part adds per-repeat spread and the model spec
-the runtime really uses (``ModelSpec()`` defaults: fp32 on CPU, bf16/fp16 on CUDA).
+"""Benchmark part "llm", side by side in one run on the same model and prompt (the demo's Maren):
+the runtime's default engine on the constrained reply (``tokens_per_s``; llama.cpp on a CPU),
+bare xllamacpp (``bare_engine_tokens_per_s``), the torch engine on the same reply
+(``torch_tokens_per_s``), first token cold / cached, prefill tokens/s; plus the torch loop
+without a grammar, transformers ``generate`` and CPU variants (``llm_decode``, ``llm_engines``).
 
 Run alone:  python -m xrstory.bench.worker llm   (see worker.py)
 """
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import importlib.util
 import time
-from pathlib import Path
 
 import torch
 
@@ -18,32 +18,51 @@ from xrstory.bench.options import BenchOptions
 from xrstory.bench.stats import ratio, spread
 
 
+def _engines_side_by_side(opts: BenchOptions) -> dict:
+    """llama.cpp engine (our constrained reply path) and bare xllamacpp, one load, same prompt."""
+    from xrstory.bench.llm_engines import bare_xllamacpp, demo_turns, engine_reply
+    from xrstory.mind.engine import EngineSpec, load_engine
+
+    with load_engine(EngineSpec(engine="llamacpp", model=opts.model)) as eng:
+        turns, allowed = demo_turns(opts.scene_dir, eng.count_tokens)
+        eng.warm_up(tuple(allowed))
+        reply = engine_reply(eng, turns, allowed, opts.repeats)
+        bare = bare_xllamacpp(eng, turns[0], max(opts.llm_tokens, 32), opts.repeats)
+        return {"reply": reply, "bare": bare, "threads": eng.threads, "source": eng.source}
+
+
+def _torch_reply(lm, opts: BenchOptions) -> dict:
+    from xrstory.bench.llm_engines import demo_turns, engine_reply
+    from xrstory.mind.engine_torch import TorchEngine
+
+    eng = TorchEngine(lm)
+    turns, allowed = demo_turns(opts.scene_dir, eng.count_tokens)
+    eng.warm_up(tuple(allowed))
+    return engine_reply(eng, turns, allowed, opts.repeats)
+
+
 def run_llm_part(opts: BenchOptions, deadline: float | None = None) -> dict:
-    """Required figures first (ours, generate, constrained, llama.cpp), then the optional CPU
-    variants while they fit before ``deadline`` (``time.time()``)."""
-    from xrstory.bench.llm_decode import (
-        _demo_prompt,
-        constrained,
-        hf_generate,
-        llama_cpp,
-        plain_decode,
-    )
+    """Required figures first (the default engine's constrained reply, bare xllamacpp, torch:
+    ours, generate, constrained), then the optional CPU variants while they fit before
+    ``deadline`` (``time.time()``)."""
+    from xrstory.bench.llm_decode import _demo_prompt, hf_generate, plain_decode
+    from xrstory.mind.engine import choose_engine
     from xrstory.mind.loader import ModelSpec, load_language_model
 
     n, repeats = opts.llm_tokens, opts.repeats
+    default, why = choose_engine(opts.engine, model=opts.model)
+    lc = None
+    if importlib.util.find_spec("xllamacpp") is not None and (opts.model is None or str(opts.model).endswith(".gguf")):
+        lc = _engines_side_by_side(opts)
     t0 = time.time()
     with load_language_model(ModelSpec(source=opts.model)) as lm:
-        prefix, suffix, allowed = _demo_prompt(lm, opts.scene_dir)
+        prefix, suffix, _allowed = _demo_prompt(lm, opts.scene_dir)
         prompt = prefix + suffix  # token ids
         plain_decode(lm, prompt, 4)  # warm-up: first-call allocations are not decode speed
         ours = [plain_decode(lm, prompt, n) for _ in range(repeats)]  # [(prefill ms, tokens/s)]
         generate = [hf_generate(lm, prompt, n) for _ in range(repeats)]  # [tokens/s]
-        cons = constrained(lm, prefix, suffix, allowed, repeats)
+        torch_reply = _torch_reply(lm, opts)
         source, device, dtype = lm.source, lm.device, lm.dtype
-
-    # llama.cpp runs on the GGUF file itself, on the CPU; only a baseline when installed
-    gguf = Path(source)
-    lc = llama_cpp(gguf, prompt, n, torch.get_num_threads(), repeats) if gguf.suffix == ".gguf" else None
 
     # each variant costs about what loading and decoding the default model did (x1.5 for margin)
     variant_s = 1.5 * (time.time() - t0) / 3
@@ -58,28 +77,47 @@ def run_llm_part(opts: BenchOptions, deadline: float | None = None) -> dict:
             plain_decode(lm, prompt, 4)
             variants[variant] = spread([plain_decode(lm, prompt, n)[1] for _ in range(repeats)])
 
-    tps = spread([r[1] for r in ours])
+    plain = spread([r[1] for r in ours])
     gen = spread(generate)
-    lc_tps = lc["tokens_per_s"] if lc else None
+    on_llamacpp = default == "llamacpp" and lc is not None
+    main = lc["reply"] if on_llamacpp else torch_reply
+    bare = lc["bare"]["tokens_per_s"] if lc else None
     return {
-        "model": source, "device": device, "dtype": dtype, "prompt_tokens": len(prompt),
-        "prefix_tokens": len(prefix), "tokens": n, "repeats": repeats,
-        "tokens_per_s": tps["median"],
+        "engine": default if (on_llamacpp or default != "llamacpp") else "torch", "engine_why": why,
+        "model": source, "device": "cpu" if on_llamacpp else device, "dtype": "gguf" if on_llamacpp else dtype,
+        "threads": lc["threads"] if on_llamacpp else torch.get_num_threads(),
+        "prompt_tokens": len(prompt), "prefix_tokens": len(prefix), "tokens": n, "repeats": repeats,
+        # the runtime's default engine, constrained reply, decode tokens/s where our code sees them
+        "tokens_per_s": main["tokens_per_s"],
+        "bare_engine_tokens_per_s": bare,
+        "torch_tokens_per_s": torch_reply["tokens_per_s"],  # the torch engine, same constrained reply
+        "torch_plain_tokens_per_s": plain["median"],  # torch, our loop without a grammar
+        "ratio_vs_bare_engine": ratio(main["tokens_per_s"], bare, 2),
+        "ratio_vs_torch": ratio(main["tokens_per_s"], torch_reply["tokens_per_s"], 2),
+        "ttft_cold_ms": main["first_token_cold_ms"],
+        "ttft_cached_ms": main["first_token_cached_ms"],
+        "prefill_tokens_per_s": main["prefill_tokens_per_s"],
+        "cached_turn_prefill_ms": main["cached_turn_prefill_ms"],
+        "cached_turn_prompt_tokens": main["cached_turn_prompt_tokens"],
+        "cached_turn_cached_tokens": main["cached_turn_cached_tokens"],
+        "torch_ttft_cold_ms": torch_reply["first_token_cold_ms"],
+        "torch_ttft_cached_ms": torch_reply["first_token_cached_ms"],
+        "torch_prefill_tokens_per_s": torch_reply["prefill_tokens_per_s"],
         "prefill_ms": spread([r[0] for r in ours])["median"],
-        "ttft_cold_ms": cons["first_token_cold_ms"],
-        "ttft_cached_ms": cons["first_token_cached_ms"],
         "generate_tokens_per_s": gen["median"],
-        "ratio_vs_generate": ratio(tps["median"], gen["median"], 2),
-        "llamacpp_installed": importlib.util.find_spec("llama_cpp") is not None,
-        "llamacpp_tokens_per_s": lc_tps,
-        "ratio_vs_llamacpp": ratio(tps["median"], lc_tps, 2),
-        "llamacpp_ttft_cold_ms": lc["first_token_cold_ms"] if lc else None,
-        "llamacpp_ttft_cached_ms": lc["first_token_cached_ms"] if lc else None,
-        "constrained_tokens_per_s": cons["tokens_per_s"],
-        "constrained_overhead_ms_per_token": cons["mask_ms_per_token"],
-        "constrained_forward_ms_per_token": cons["forward_ms_per_token"],
-        "spread": {"tokens_per_s": tps, "generate_tokens_per_s": gen},
+        "ratio_vs_generate": ratio(main["tokens_per_s"], gen["median"], 2),
+        # llama.cpp baseline = xllamacpp alone (llama-cpp-python is no longer needed for it)
+        "llamacpp_installed": lc is not None,
+        "llamacpp_tokens_per_s": bare,
+        "ratio_vs_llamacpp": ratio(main["tokens_per_s"], bare, 2),
+        "constrained_tokens_per_s": main["tokens_per_s"],
+        "constrained_overhead_ms_per_token": (round(1000 / main["tokens_per_s"] - 1000 / bare, 3)
+                                              if on_llamacpp and main["tokens_per_s"] and bare else None),
+        "spread": {"tokens_per_s": spread(main["tokens_per_s_all"]),
+                   "bare_engine_tokens_per_s": spread(lc["bare"]["tokens_per_s_all"]) if lc else spread([]),
+                   "torch_tokens_per_s": spread(torch_reply["tokens_per_s_all"]),
+                   "generate_tokens_per_s": gen, "torch_plain_tokens_per_s": plain},
         "variants_tokens_per_s": variants,
         "variants_skipped_for_time": skipped,
-        "sample_output": cons["output"],
+        "sample_output": main["output"],
     }

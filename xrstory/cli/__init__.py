@@ -51,11 +51,11 @@ def schema():
 @app.command()
 def info(json_out: bool = typer.Option(False, "--json", help="machine-readable output")):
     """Versions, devices, and each default model: where it was found and whether it loads."""
-    from xrstory.info import devices, probe_models, versions
+    from xrstory.info import devices, engines, probe_models, versions
 
     probes = probe_models()
     if json_out:
-        print(json.dumps({"versions": versions(), "devices": devices(),
+        print(json.dumps({"versions": versions(), "devices": devices(), "engines": engines(),
                           "models": [p.__dict__ for p in probes]}, indent=2))
     else:
         t = Table(title="xrstory")
@@ -71,6 +71,12 @@ def info(json_out: bool = typer.Option(False, "--json", help="machine-readable o
             m.add_row(p.role, p.location, "[green]yes[/green]" if p.loads else "[red]no[/red]", p.detail,
                       f"{p.seconds:.1f}")
         console.print(m)
+        e = Table(title="decoding engine per command (--engine auto)")
+        for col in ("command", "engine", "why"):
+            e.add_column(col, overflow="fold")
+        for row in engines():
+            e.add_row(row["command"], row["engine"], row["why"])
+        console.print(e)
     raise typer.Exit(0 if all(p.loads for p in probes) else 1)
 
 

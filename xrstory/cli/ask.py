@@ -10,9 +10,11 @@ refusals are real), and prints the reply, or with --json:
      "timings_ms": {"first_token", "first_sentence", "total", "prefill", "model_load"},
      "tokens", "prompt_tokens", "cached_prompt_tokens", "prompt_dropped", "model": {...}}
 
-Exit codes: 0 ok, 2 bad input (scene, character, save; a model or adapter that is missing,
-truncated, corrupt, made for another model, or a model without a chat template: the message
-names the file), 3 this machine cannot run the model (no CUDA device, out of GPU memory).
+Exit codes: 0 ok, 2 bad input (scene, character, save, a bad --engine; a model or adapter that
+is missing, truncated, corrupt, made for another model, or a model without a chat template: the
+message names the file), 3 this machine cannot run the model (no CUDA device, out of GPU memory)
+or the engine failed to start. ``--engine`` picks the decoding engine (``mind.engine.choose_engine``;
+the JSON says which and why).
 Torch and transformers are imported inside the command, so ``xrstory --help`` stays fast.
 """
 
@@ -57,6 +59,10 @@ def ask(scene_dir: Annotated[Path, typer.Argument(help="scene folder (or scene.t
             "--chat-template", help="Jinja chat template file, for a model without one (e.g. a base GGUF)")] = None,
         max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", min=8, help="reply length limit")] = 120,
         out_state: Annotated[Path | None, typer.Option("--out-state", help="write the state after the turn here")] = None,
+        engine: Annotated[str, typer.Option("--engine", help="auto (torch with CUDA, llama.cpp on a CPU), llamacpp, "
+                                            "torch or remote")] = "auto",
+        remote: Annotated[str | None, typer.Option("--remote", help="server URL for --engine remote")] = None,
+        threads: Annotated[int | None, typer.Option("--threads", min=1, help="engine CPU threads")] = None,
         json_out: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False):
     """Ask one character one thing; apply its triggers; print the reply (or JSON)."""
     from xrstory.story import SaveError, SceneError, Story, load_scene, load_state, save_state
@@ -76,17 +82,18 @@ def ask(scene_dir: Annotated[Path, typer.Argument(help="scene folder (or scene.t
         _fail(f"--state {state}: {exc}")
     adapter_path, adapter_note = _adapter_for(scene, adapter)
 
-    from xrstory.mind.loader import (
-        ModelEnvironmentError,
-        ModelLoadError,
-        ModelSpec,
-        load_language_model,
-    )
+    from xrstory.mind.engine import EngineError, EngineSpec, choose_engine, load_engine
+    from xrstory.mind.loader import ModelEnvironmentError, ModelLoadError
     from xrstory.mind.mind import CharacterMind, MindConfig
 
     try:
-        lm = load_language_model(ModelSpec(source=model, adapter=adapter_path, chat_template=chat_template))
-    except ModelEnvironmentError as exc:  # the input is fine; this machine cannot run it
+        engine_name, engine_why = choose_engine(engine, model=model, remote_url=remote, adapter=adapter_path)
+    except ValueError as exc:
+        _fail(str(exc))
+    try:
+        lm = load_engine(EngineSpec(engine=engine_name, model=model, adapter=adapter_path, remote_url=remote,
+                                    threads=threads, chat_template=chat_template), scene)
+    except (ModelEnvironmentError, EngineError) as exc:  # the input is fine; this machine cannot run it
         _fail(str(exc), 3)
     except (FileNotFoundError, ModelLoadError) as exc:  # a bad file, folder or id: named in the message
         _fail(str(exc))
@@ -115,7 +122,7 @@ def ask(scene_dir: Annotated[Path, typer.Argument(help="scene folder (or scene.t
         for r in refused:
             print(f"  refused: {r['trigger']} ({r['reason']})")
         print(f"  first sentence {timings.first_sentence_ms:.0f} ms, total {timings.total_ms:.0f} ms, "
-              f"{timings.tokens} tokens; {adapter_note}")
+              f"{timings.tokens} tokens; {adapter_note}; engine {engine_name} ({engine_why})")
         return
     print(json.dumps({
         "character": character,
@@ -135,6 +142,9 @@ def ask(scene_dir: Annotated[Path, typer.Argument(help="scene folder (or scene.t
         "prompt_tokens": timings.prompt_tokens,
         "cached_prompt_tokens": timings.cached_prompt_tokens,
         "prompt_dropped": timings.extra.get("prompt_dropped", []),
-        "model": {"source": lm.source, "adapter": lm.adapter, "device": lm.device, "dtype": lm.dtype,
-                  "notes": lm.notes + [adapter_note]},
+        "engine": {"name": engine_name, "why": engine_why},
+        "model": {"source": lm.source, "adapter": str(adapter_path) if adapter_path else None,
+                  "device": getattr(getattr(lm, "lm", None), "device", "cpu"),
+                  "dtype": getattr(getattr(lm, "lm", None), "dtype", "gguf"),
+                  "notes": list(lm.notes) + [adapter_note]},
     }, indent=2, ensure_ascii=False))

@@ -29,6 +29,8 @@ def bench_command(
         budget_scale: float = typer.Option(None, "--budget-scale",
                                            help="multiply the parts' time limits (default: by the load per core)"),
         model: str = typer.Option(None, "--model", help="base model: HF id/folder or .gguf (default: SmolLM2-135M)"),
+        engine: str = typer.Option("auto", "--engine", help="engine measured as llm.tokens_per_s: auto (torch with "
+                                                            "CUDA, llama.cpp on a CPU), llamacpp or torch"),
         play: Path = typer.Option(DEFAULT_PLAY, "--play", help="the voice-to-voice playthrough script"),
         scene: Path = typer.Option(DEFAULT_SCENE, "--scene", help="scene folder the benchmark runs in")):
     """Benchmark the runtime: LLM decode, voice to voice, frame times, ASR/TTS, memory."""
@@ -52,7 +54,10 @@ def bench_command(
     if budget_scale is not None and budget_scale <= 0:
         err.print(f"[red]error[/red] --budget-scale must be > 0, got {budget_scale}")
         raise typer.Exit(2)
-    overrides = {k: v for k, v in (("repeats", repeats), ("turns", turns), ("model", model),
+    if engine not in ("auto", "llamacpp", "torch"):
+        err.print(f"[red]error[/red] --engine must be auto, llamacpp or torch, got {engine!r}")
+        raise typer.Exit(2)
+    overrides = {k: v for k, v in (("repeats", repeats), ("turns", turns), ("model", model), ("engine", engine),
                                    ("budget_scale", budget_scale)) if v is not None}
     overrides.update(play=play.resolve(), scene_dir=scene.resolve())
     opts = BenchOptions.quick(**overrides) if quick else BenchOptions.full(**overrides)

@@ -52,6 +52,9 @@ def play(scene_dir: Path = typer.Argument(..., help="scene folder"),
          chat_template: Path = typer.Option(None, "--chat-template",
                                             help="Jinja chat template file, for a model without one"),
          remote: str = typer.Option(None, "--remote", help="OpenAI-compatible server URL"),
+         engine: str = typer.Option("auto", "--engine", help="auto (torch with CUDA, llama.cpp on a CPU), "
+                                    "llamacpp, torch or remote (with --remote)"),
+         threads: int = typer.Option(None, "--threads", min=1, help="CPU threads of the decoding engine"),
          resume: Path = typer.Option(None, "--resume", help="a save to continue from"),
          save: Path = typer.Option(None, "--save", help="where the story is saved (default: with --player, "
                                                         "the player's data folder; else reports/play/save.json)"),
@@ -100,7 +103,17 @@ def play(scene_dir: Path = typer.Argument(..., help="scene folder"),
         raise typer.Exit(2) from None
     config = SessionConfig(scene_dir=scene_dir, adapter=adapter, base_model=base, remote_url=remote,
                            display=display, eye_size=(w, h), player_id=player, keep_audio=record is not None,
-                           chat_template=chat_template)
+                           chat_template=chat_template, engine=engine, engine_threads=threads)
+    from xrstory.mind.engine import choose_engine
+    from xrstory.runtime.components import resolve_adapter
+
+    try:
+        engine_name, engine_why = choose_engine(engine, model=base, remote_url=remote,
+                                                adapter=resolve_adapter(scene, adapter))
+    except ValueError as exc:
+        err.print(f"[red]error[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    console.print(f"decoding engine: {engine_name} ({engine_why})", highlight=False)
     try:
         config = resolve_display(config, scene, say=lambda m: console.print(f"[yellow]{m}[/yellow]", highlight=False))
     except DisplayUnavailable as exc:

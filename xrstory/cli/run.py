@@ -3,6 +3,7 @@ expectation holds, 1 when one fails, 2 when a script or scene is malformed."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import typer
@@ -14,6 +15,9 @@ def run(playthroughs: list[Path] = typer.Argument(..., help="playthrough scripts
         adapter: str = typer.Option(None, "--adapter", help="LoRA adapter folder (default: the scene's)"),
         base: str = typer.Option(None, "--model", help="base model: HF id/folder or .gguf (default: SmolLM2-135M)"),
         remote: str = typer.Option(None, "--remote", help="OpenAI-compatible server URL instead of the local model"),
+        engine: str = typer.Option("auto", "--engine", help="auto (torch with CUDA, llama.cpp on a CPU), "
+                                   "llamacpp, torch or remote (with --remote)"),
+        threads: int = typer.Option(None, "--threads", min=1, help="CPU threads of the decoding engine"),
         eye_size: str = typer.Option("256x256", "--eye-size", help="pixels per eye, WxH"),
         fast: bool = typer.Option(False, "--fast", help="do not pace the frame loop to the wall clock"),
         player: str = typer.Option(None, "--player", help="player id: keep a profile for personalization")):
@@ -44,10 +48,21 @@ def run(playthroughs: list[Path] = typer.Argument(..., help="playthrough scripts
     except ValueError:
         err.print(f"[red]error[/red] --eye-size must be WxH, got '{eye_size}'")
         raise typer.Exit(2) from None
+    from xrstory.mind.engine import choose_engine
+    from xrstory.runtime.components import resolve_adapter
+
+    try:
+        engine_name, engine_why = choose_engine(engine, model=base, remote_url=remote,
+                                                adapter=resolve_adapter(next(iter(scenes.values())), adapter))
+    except ValueError as exc:
+        err.print(f"[red]error[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    console.print(f"decoding engine: {engine_name} ({engine_why})", highlight=False)
     failed = 0
     scene = next(iter(scenes.values()))
     base_config = SessionConfig(scene_dir=scripts[0].scene_dir, adapter=adapter, base_model=base, remote_url=remote,
-                                eye_size=(w, h), realtime=not fast, player_id=player)
+                                eye_size=(w, h), realtime=not fast, player_id=player, engine=engine,
+                                engine_threads=threads)
     with console.status("loading models…") as status:
         components = load_for(base_config, scene, progress=lambda m: status.update(m))
     console.print(f"models loaded ({', '.join(f'{k} {v:.1f}s' for k, v in components.load_s.items())})"
@@ -56,7 +71,8 @@ def run(playthroughs: list[Path] = typer.Argument(..., help="playthrough scripts
         for pt in scripts:
             scene = scenes[str(pt.scene_dir)]
             console.rule(f"{pt.name}: {pt.title}")
-            runner = PlaythroughRunner(components, base_config, report, on_event=ConversationPrinter(scene, console))
+            config = replace(base_config, scene_dir=pt.scene_dir)  # one loaded model, each script its scene
+            runner = PlaythroughRunner(components, config, report, on_event=ConversationPrinter(scene, console))
             result = runner.run(pt)
             if player is not None:  # the report holds the player's conversation: delete must find it
                 register_report(player, report / pt.name)

@@ -31,7 +31,10 @@ def serve_command(
     model: Annotated[str | None, typer.Option(help="Hugging Face id or folder, or a .gguf file "
                                                    "(default: SmolLM2-135M-Instruct)")] = None,
     adapter: Annotated[Path | None, typer.Option(help="LoRA adapter folder (PEFT)")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda (torch engine)")] = "auto",
+    engine: Annotated[str, typer.Option("--engine", help="auto (torch with CUDA, llama.cpp on a CPU), "
+                                                         "llamacpp or torch")] = "auto",
+    threads: Annotated[int | None, typer.Option("--threads", min=1, help="engine CPU threads")] = None,
     name: Annotated[str, typer.Option(help="model name reported to clients")] = "xrstory",
     api_key: Annotated[str | None, typer.Option(envvar="XRSTORY_API_KEY",
                                                 help="require 'Authorization: Bearer KEY' (env XRSTORY_API_KEY)")] = None,
@@ -61,29 +64,35 @@ def serve_command(
         if not isinstance(forced, dict):
             raise _fail(f"--force-schema {force_schema}: a JSON Schema must be an object")
     # heavy imports (torch) only once the options are known to be good
-    from xrstory.mind.loader import ModelSpec, load_language_model
+    from xrstory.mind.engine import EngineSpec, choose_engine, load_engine
     from xrstory.mind.server import ServedModel, ServerConfig
     from xrstory.mind.server_engine import LocalJsonEngine
 
     try:
-        lm_context = load_language_model(ModelSpec(source=model, adapter=adapter, device=device))
-    except Exception as exc:  # broad on purpose: any load failure is the user's model or adapter
+        name_, why = choose_engine(engine, model=model)
+        if name_ == "remote":
+            raise _fail("--engine remote: xrstory serve serves a local model")
+        loaded = load_engine(EngineSpec(engine=name_, model=model, adapter=adapter, threads=threads, device=device))
+    except typer.Exit:
+        raise
+    except Exception as exc:  # broad on purpose: any load failure is the user's model, adapter or engine
         raise _fail(f"cannot load the model ({model or 'default'}"
-                    f"{f', adapter {adapter}' if adapter else ''}): {type(exc).__name__}: {exc}") from None
-    with lm_context as lm:
+                    f"{f', adapter {adapter}' if adapter else ''}) on engine {engine}: "
+                    f"{type(exc).__name__}: {exc}") from None
+    with loaded:
         try:
-            engine = LocalJsonEngine(lm)
+            json_engine = LocalJsonEngine(loaded)
         except Exception as exc:
-            raise _fail(f"cannot build the decoding engine for {lm.source}: {type(exc).__name__}: {exc}") from None
-        context = getattr(lm.model.config, "max_position_embeddings", None)
+            raise _fail(f"cannot warm up the decoding engine for {loaded.source}: {type(exc).__name__}: {exc}") from None
+        context = json_engine.context_tokens
         config = ServerConfig(host=host, port=port, model_name=name, ignore_schema=ignore_schema,
                               force_schema=forced, api_key=api_key, context_tokens=context,
                               max_connections=max_connections, max_queued=max_queued,
                               request_timeout_s=request_timeout)
-        typer.echo(f"loaded {lm.source} on {lm.device} ({lm.dtype}) in {lm.load_ms:.0f} ms; "
-                   f"grammar warm-up {engine.warm_up_ms:.0f} ms; context {context} tokens")
+        typer.echo(f"loaded {loaded.source} on engine {name_} ({why}) in {loaded.load_ms:.0f} ms; "
+                   f"warm-up {json_engine.warm_up_ms:.0f} ms; context {context} tokens")
         try:
-            served = ServedModel(engine, config)
+            served = ServedModel(json_engine, config)
         except OSError as exc:
             raise _fail(f"cannot listen on {host}:{port}: {exc}") from None
         typer.echo(f"serving at {served.base_url} (Ctrl-C to stop)", err=True)

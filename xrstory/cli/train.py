@@ -218,6 +218,8 @@ def evaluate(
     split_seed: int = typer.Option(1234, "--split-seed"),
     heldout: bool = typer.Option(False, "--heldout", help="SCENE_DIR is corpus/: score base (and --adapter) on the "
                                                           "held-out scenes with the narrative metrics"),
+    engine: str = typer.Option("torch", "--engine", help="engine of the constrained replies: torch (default, the "
+                                                         "trained weights), llamacpp, or auto"),
 ):
     """Base vs fine-tuned on the held-out test split: perplexity, triggers, parse rate, persona."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -241,9 +243,19 @@ def evaluate(
         raise typer.Exit(2)
     scene, splits = _scene_and_splits(scene_dir, split_seed, [], adapter)
 
+    from xrstory.mind.engine import choose_engine
     from xrstory.train.evaluate import EvalConfig, compare
 
-    cfg = EvalConfig(model=model, device=device, limit=limit)
+    try:
+        engine_name, engine_why = choose_engine(engine, model=model, adapter=adapter)
+    except ValueError as exc:
+        err.print(f"[red]error[/red] {exc}")
+        raise typer.Exit(2) from None
+    if engine_name == "remote":
+        err.print("[red]error[/red] --engine remote: eval runs a local model")
+        raise typer.Exit(2)
+    err.print(f"replies decode on {engine_name} ({engine_why})")
+    cfg = EvalConfig(model=model, device=device, limit=limit, engine=engine_name)
     result = compare(scene, splits, adapter, cfg, progress=not json_out)
     if out_dir is not None:
         from xrstory.train.report import write_report

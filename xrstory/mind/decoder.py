@@ -21,47 +21,14 @@ from __future__ import annotations
 import codecs
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 
 import torch
 
+from xrstory.mind.engine import DecodeResult, Sampling  # noqa: F401  (re-exported)
 from xrstory.mind.grammar import ReplyGrammar
 from xrstory.mind.kv import make_backend
 from xrstory.mind.loader import LanguageModel
 from xrstory.mind.say_stream import SayStream
-
-
-@dataclass(frozen=True)
-class Sampling:
-    temperature: float = 0.0  # 0: greedy (deterministic, the default)
-    top_p: float = 1.0
-    seed: int = 0
-    # small models loop ("The lamp is burning. The lamp is burning. ..."): penalise tokens
-    # already generated in this reply (CTRL-style: positive logits divided, negative multiplied).
-    # Kept mild: 1.3 pushed the model into misspellings ("Aye, aaye") to dodge its own words.
-    repetition_penalty: float = 1.1
-    # subtracted from a word's logit per earlier use in this reply's say (OpenAI-style frequency
-    # penalty): "please, please, please" costs more each time, where the ratio above does not grow
-    frequency_penalty: float = 0.0
-    no_repeat_ngram: int = 4  # tokens; 0 turns the n-gram ban off
-    max_sentences: int = 3  # after this many sentences of say, steer it to close
-
-
-@dataclass
-class DecodeResult:
-    text: str = ""  # the generated JSON
-    tokens: int = 0  # generated tokens (sampled + forced)
-    forced_tokens: int = 0  # tokens the grammar forced, fed without sampling
-    prompt_tokens: int = 0
-    cached_prompt_tokens: int = 0  # prefix tokens whose KV came from the cache
-    prefill_ms: float = 0.0  # suffix (and prefix when not cached) prefill, ms from start
-    first_token_ms: float = 0.0
-    total_ms: float = 0.0
-    mask_ms: float = 0.0  # total grammar time: computing and applying masks, consuming tokens
-    forward_ms: float = 0.0  # total time in the model's forward passes after prefill
-    complete: bool = False  # the grammar accepted the output (it parses)
-    cut_at_limit: bool = False  # say was steered to close early by the token limit
-    steps: list[float] = field(default_factory=list)  # ms per decode step (forward + mask + pick)
 
 
 class NgramBan:
@@ -137,16 +104,17 @@ class ConstrainedDecoder:
     def stream(self, key: str, prefix_ids: Sequence[int], suffix_ids: Sequence[int], allowed_triggers: Sequence[str],
                max_new_tokens: int = 160, sampling: Sampling = Sampling(),
                should_stop: Callable[[], bool] | None = None,
-               avoid: Sequence[Sequence[int]] = ()) -> Iterator[tuple[str, DecodeResult]]:
+               avoid: Sequence[Sequence[int]] = (), matcher=None) -> Iterator[tuple[str, DecodeResult]]:
         """Yield (text delta, running result) per step; the last result has ``complete`` set.
 
         ``should_stop`` is polled between steps (barge-in): when it returns True the loop ends
         early with ``complete`` False. ``avoid``: token sequences (the characters' recent lines)
-        whose n-grams ``say`` must not repeat.
+        whose n-grams ``say`` must not repeat. ``matcher``: another grammar than the reply's
+        (``ReplyGrammar.compile``; the server's arbitrary schemas).
         """
         t0 = time.perf_counter()
         res = DecodeResult(prompt_tokens=len(prefix_ids) + len(suffix_ids))
-        matcher = self.grammar.matcher(allowed_triggers)
+        matcher = matcher or self.grammar.matcher(allowed_triggers)
         gen = torch.Generator().manual_seed(sampling.seed)
         utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
         say = SayStream()  # tracks whether the output is inside the say string
@@ -171,6 +139,7 @@ class ConstrainedDecoder:
                 if say_start is None and say.in_say:
                     say_start = res.tokens
                 if should_stop is not None and should_stop():
+                    res.finish_reason = "interrupted"
                     break
                 if say.in_say and generated:
                     seen = torch.tensor(list(generated), dtype=torch.long)
@@ -231,4 +200,5 @@ class ConstrainedDecoder:
                     res.complete = matcher.is_accepting()
                     break
         res.total_ms = (time.perf_counter() - t0) * 1000
+        res.finish_reason = res.finish_reason or ("stop" if res.complete else "length")
         yield "", res

@@ -1,4 +1,8 @@
-"""The reply grammar: llguidance matchers built from the per-turn JSON Schema, and token masks.
+"""The reply grammar on the torch path: llguidance matchers and token masks.
+
+The grammar text comes from ``schema.reply_lark`` (the same ``%llguidance`` grammar the
+llama.cpp engine enforces, so the engines cannot drift); ``matcher_for`` also compiles any JSON
+Schema or Lark grammar a ``DecodeRequest`` carries (``xrstory serve`` takes arbitrary schemas).
 
 Why llguidance: it is a maintained wheel (Rust core) whose masks cost ~0.1-0.6 ms per token on
 this CPU with a 49k vocabulary, compiles a schema in a few ms, and gives forced ("fast-forward")
@@ -6,7 +10,7 @@ tokens the decoder can feed without sampling. xgrammar and outlines-core are not
 (xgrammar's wheel pulls a CUDA-oriented torch pin); ``bench.py`` measures the overhead that
 matters, ours, per token.
 
-The schema fixes the serialisation (no free whitespace, ", " and ": " separators, keys in the
+The grammar fixes the serialisation (no free whitespace, ", " and ": " separators, keys in the
 order triggers, say, emotion), so the output is byte-for-byte ``reply_to_json`` of the reply.
 """
 
@@ -23,7 +27,7 @@ import torch
 from llguidance.torch import allocate_token_bitmask, fill_next_token_bitmask
 
 from xrstory.mind.reply import JSON_ITEM_SEPARATOR, JSON_KEY_SEPARATOR
-from xrstory.mind.schema import reply_schema
+from xrstory.mind.schema import reply_lark
 
 JSON_OPTIONS = {"whitespace_flexible": False, "item_separator": JSON_ITEM_SEPARATOR,
                 "key_separator": JSON_KEY_SEPARATOR}
@@ -43,13 +47,22 @@ class ReplyGrammar:
         self.warm_up_ms = 0.0
 
     def matcher(self, allowed_triggers: Sequence[str]) -> llguidance.LLMatcher:
-        schema = reply_schema(list(allowed_triggers))
-        # llguidance does not implement uniqueItems; duplicates are dropped when the reply is committed
-        schema["properties"]["triggers"].pop("uniqueItems", None)
-        grammar = llguidance.LLMatcher.grammar_from_json_schema(json.dumps(schema), overrides=JSON_OPTIONS)
+        """The reply matcher of one turn: duplicate-free trigger lists only (see ``schema.reply_lark``)."""
+        return self.compile(lark=reply_lark(list(allowed_triggers)))
+
+    def compile(self, lark: str | None = None, schema: dict | None = None) -> llguidance.LLMatcher:
+        """A matcher for a Lark grammar or a JSON Schema (compact serialisation, lenient keywords)."""
+        try:
+            if lark is not None:
+                grammar = llguidance.LLMatcher.grammar_from_lark(lark)
+            else:
+                grammar = llguidance.LLMatcher.grammar_from_json_schema(
+                    json.dumps(schema), overrides={**JSON_OPTIONS, "lenient": True})
+        except (ValueError, TypeError) as exc:
+            raise GrammarError(f"grammar rejected: {exc}") from None
         matcher = llguidance.LLMatcher(self.ll_tokenizer, grammar, log_level=0)
         if matcher.is_error():
-            raise GrammarError(f"reply grammar for triggers {list(allowed_triggers)} failed: {matcher.get_error()}")
+            raise GrammarError(f"grammar rejected: {matcher.get_error()}")
         return matcher
 
     def allowed_tokens(self, matcher: llguidance.LLMatcher) -> torch.Tensor:

@@ -8,7 +8,10 @@ The runtime calls ``CharacterMind.respond`` from a worker thread and forwards it
     TurnTimings             (always last)
 
 Decoding is constrained to the triggers the story allows the character at the start of the
-turn; the caller applies the reply's triggers through ``Story.apply`` (which checks again).
+turn (``schema.reply_lark``: each allowed trigger at most once); the caller applies the reply's
+triggers through ``Story.apply`` (which checks again). The decoding itself is an ``Engine``
+(``engine.py``: llama.cpp in process, torch, or a remote server); an engine error or a prompt
+that does not fit ends the turn in the character's fallback line (logged), never in a crash.
 
 Run one turn:  .venv/bin/xrstory ask scenes/lighthouse maren "Can you light the stove?"
 """
@@ -20,12 +23,19 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from xrstory.mind.decoder import ConstrainedDecoder, DecodeResult, Sampling
-from xrstory.mind.loader import LanguageModel
-from xrstory.mind.prompt import PromptBudget, plan_prompt, prompt_token_ids, render_prompt
+from xrstory.mind.engine import (
+    ContextOverflow,
+    DecodeRequest,
+    DecodeResult,
+    Engine,
+    EngineError,
+    Sampling,
+)
+from xrstory.mind.fallback import fallback_reply, validate_reply
+from xrstory.mind.prompt import PromptBudget, PromptTooLong, plan_prompt
 from xrstory.mind.reply import Reply, ReplyStarted, Sentence, TurnTimings, reply_from_json
 from xrstory.mind.say_stream import SayStream
-from xrstory.mind.untrusted import special_token_strings
+from xrstory.mind.schema import MAX_SAY_CHARS, reply_lark
 from xrstory.story.scene import Scene
 from xrstory.story.state import Story
 
@@ -38,6 +48,9 @@ TurnEvent = ReplyStarted | Sentence | Reply | TurnTimings
 @dataclass(frozen=True)
 class MindConfig:
     max_new_tokens: int = 120  # tokens of say (the trigger list before it not counted) before it is steered to close
+    # tokens of the reply besides say: '{"triggers": [...], "say": "', '", "emotion": "..."}' and
+    # the end of sequence; with say's budget, the hard cap an engine without steering gets
+    json_tokens: int = 48
     sampling: Sampling = Sampling()
     budget: PromptBudget = PromptBudget()
 
@@ -55,16 +68,26 @@ class TurnOutcome:
 class CharacterMind:
     """Speaks for the characters of one scene with one loaded model (one worker thread)."""
 
-    def __init__(self, model: LanguageModel, scene: Scene, config: MindConfig | None = None):
-        self.lm = model
+    def __init__(self, engine: Engine | object, scene: Scene, config: MindConfig | None = None):
+        """``engine``: an ``Engine``; a loaded ``loader.LanguageModel`` is run on the torch engine."""
+        if not isinstance(engine, Engine):
+            from xrstory.mind.engine_torch import TorchEngine
+
+            engine = TorchEngine(engine)
+        self.engine = engine
         self.scene = scene
         self.config = config or MindConfig()
-        self.decoder = ConstrainedDecoder(model)
-        self.decoder.grammar.warm_up(tuple(t.id for t in scene.triggers) or ("a_trigger",))
-        self._tokenizer = model.tokenizer
+        self.engine.warm_up(tuple(t.id for t in scene.triggers) or ("a_trigger",))
 
-    def _count_tokens(self, text: str) -> int:
-        return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
+    @property
+    def decoder(self):
+        """The torch engine's ``ConstrainedDecoder`` (tests, benches); other engines have none."""
+        return getattr(self.engine, "decoder", None)
+
+    @property
+    def lm(self):
+        """The torch engine's ``LanguageModel``; None on other engines."""
+        return getattr(self.engine, "lm", None)
 
     def respond(self, story: Story, character_id: str, player_text: str, history: Iterable[object] = (),
                 memories: Iterable[str] = (), hints: Iterable[str] = (), *,
@@ -89,54 +112,72 @@ class CharacterMind:
         assert reply is not None and timings is not None  # _turn always ends with both
         return TurnOutcome(reply, timings, sentences, list(timings.extra.get("allowed_triggers", [])))
 
+    def _request(self, character_id: str, plan, allowed: list[str]) -> DecodeRequest:
+        cfg = self.config
+        # no character may echo a recent character line (Tobias repeated Maren's word for word);
+        # the player's words stay free to take up ("light the stove" -> "I'll light the stove")
+        avoid = tuple(line.text for line in plan.history if line.speaker != "player")
+        # say's length in characters bounds it on engines that cannot steer per token (SmolLM2 writes
+        # ~4.5 characters a token; 6 leaves room to end the sentence: at 4, a reply of 20 tokens was
+        # cut mid-sentence and streamed as one sentence far more often than on the torch loop)
+        say_chars = min(MAX_SAY_CHARS, 6 * cfg.max_new_tokens)
+        return DecodeRequest(key=character_id, messages=plan.messages, lark=reply_lark(allowed, max_say_chars=say_chars),
+                             allowed_triggers=tuple(allowed), max_tokens=cfg.max_new_tokens + cfg.json_tokens,
+                             say_tokens=cfg.max_new_tokens, sampling=cfg.sampling, avoid=avoid)
+
     def _turn(self, story: Story, character_id: str, player_text: str, history, memories, hints,
               moderate: Moderator | None, should_stop) -> Iterator[TurnEvent]:
         t0 = time.perf_counter()
         character = self.scene.character(character_id)  # KeyError naming the scene
         allowed = story.allowed_triggers(character_id)  # fixed for the whole turn
-        plan = plan_prompt(self.scene, story.state, character_id, player_text, list(history), list(memories),
-                           list(hints), allowed_triggers=allowed, budget=self.config.budget,
-                           count_tokens=self._count_tokens,
-                           special_tokens=special_token_strings(self._tokenizer))
-        if plan.dropped:
-            log.info("prompt for %s: left out %s", character_id, "; ".join(plan.dropped))
-        prefix, suffix = render_prompt(self._tokenizer, plan.messages)
-        prefix_ids, suffix_ids = prompt_token_ids(self._tokenizer, prefix, suffix)
-        prompt_ms = (time.perf_counter() - t0) * 1000
-
         say = SayStream()
         released: list[str] = []
         withheld = 0
         index = 0
         started = False
+        first_sentence_ms = 0.0
         result = DecodeResult()
-        # no character may echo a recent character line (Tobias repeated Maren's word for word);
-        # the player's words stay free to take up ("light the stove" -> "I'll light the stove")
-        avoid = [self._tokenizer(line.text, add_special_tokens=False)["input_ids"]
-                 for line in plan.history if line.speaker != "player"]
-        for delta, result in self.decoder.stream(character_id, prefix_ids, suffix_ids, allowed,
-                                                 self.config.max_new_tokens, self.config.sampling, should_stop,
-                                                 avoid=avoid):
-            if not started and result.first_token_ms:
-                started = True
-                yield ReplyStarted(character_id, t=time.monotonic())
-            texts = say.feed(delta) if delta else []
-            if say.closed:
-                tail = say.rest()
-                if tail:
-                    texts.append(tail)
-            for text in texts:
-                out = moderate(text) if moderate is not None else text
-                if out is None:
-                    withheld += 1
-                    continue
-                released.append(out)
-                yield Sentence(character_id, out, index, t=time.monotonic())
-                if index == 0:
-                    first_sentence_ms = (time.perf_counter() - t0) * 1000
-                index += 1
+        error = ""
+        dropped: list[str] = []
+        prompt_ms = 0.0
+        try:
+            plan = plan_prompt(self.scene, story.state, character_id, player_text, list(history), list(memories),
+                               list(hints), allowed_triggers=allowed, budget=self.config.budget,
+                               count_tokens=self.engine.count_tokens, special_tokens=self.engine.special_tokens)
+            dropped = plan.dropped
+            if plan.dropped:
+                log.info("prompt for %s: left out %s", character_id, "; ".join(plan.dropped))
+            request = self._request(character_id, plan, allowed)
+            prompt_ms = (time.perf_counter() - t0) * 1000
+            for delta, result in self.engine.stream(request, should_stop):
+                if not started and result.first_token_ms:
+                    started = True
+                    yield ReplyStarted(character_id, t=time.monotonic())
+                texts = say.feed(delta) if delta else []
+                if say.closed:
+                    tail = say.rest()
+                    if tail:
+                        texts.append(tail)
+                for text in texts:
+                    out = moderate(text) if moderate is not None else text
+                    if out is None:
+                        withheld += 1
+                        continue
+                    released.append(out)
+                    yield Sentence(character_id, out, index, t=time.monotonic())
+                    if index == 0:
+                        first_sentence_ms = (time.perf_counter() - t0) * 1000
+                    index += 1
+        except (PromptTooLong, ContextOverflow, EngineError) as exc:
+            # the session goes on: the character says its fallback line, the log says why
+            error = f"{type(exc).__name__}: {exc}"
+            log.warning("turn of '%s' failed, fallback line instead: %s", character_id, error)
+            result = DecodeResult(finish_reason="error")
+        if not started:
+            yield ReplyStarted(character_id, t=time.monotonic())
 
-        reply = self._commit(character, result, released, withheld)
+        reply = (fallback_reply(character, error) if error
+                 else self._commit(character, result, released, withheld, allowed))
         total_ms = (time.perf_counter() - t0) * 1000
         yield reply
         yield TurnTimings(
@@ -144,18 +185,27 @@ class CharacterMind:
             first_sentence_ms=first_sentence_ms if index else 0.0, total_ms=total_ms,
             tokens=result.tokens, prompt_tokens=result.prompt_tokens,
             cached_prompt_tokens=result.cached_prompt_tokens,
-            extra={"allowed_triggers": allowed, "prompt_dropped": plan.dropped, "prompt_ms": prompt_ms,
+            extra={"allowed_triggers": allowed, "prompt_dropped": dropped, "prompt_ms": prompt_ms,
+                   "engine": self.engine.name, "finish_reason": result.finish_reason,
                    "forced_tokens": result.forced_tokens, "mask_ms": result.mask_ms,
                    "forward_ms": result.forward_ms, "cut_at_limit": result.cut_at_limit,
-                   "complete": result.complete, "withheld_sentences": withheld, "raw": result.text})
+                   "complete": result.complete, "withheld_sentences": withheld, "raw": result.text,
+                   **({"error": error} if error else {})})
 
-    def _commit(self, character, result: DecodeResult, released: list[str], withheld: int) -> Reply:
+    def _commit(self, character, result: DecodeResult, released: list[str], withheld: int,
+                allowed: list[str]) -> Reply:
         """The committed reply; triggers are read here, from the complete output only."""
         if not result.complete:
             line = character.fallback_lines[0] if character.fallback_lines else "..."
             return Reply(character.id, " ".join(released) or line, "neutral", (), fallback=True,
                          fallback_reason="stopped before the reply was complete")
-        parsed = reply_from_json(result.text, character.id)  # cannot fail: the grammar accepted it
+        try:
+            parsed = reply_from_json(result.text, character.id)  # the grammar accepted it
+        except ValueError:  # an engine that did not enforce the grammar: the one gate for any output
+            return validate_reply(result.text, allowed, character, finish_reason=result.finish_reason)
+        if any(t not in allowed for t in parsed.triggers):  # defence in depth; Story.apply checks too
+            parsed = Reply(parsed.character, parsed.say, parsed.emotion,
+                           tuple(t for t in parsed.triggers if t in allowed))
         say = " ".join(released)
         if withheld:
             return Reply(character.id, say or (character.fallback_lines or ["..."])[0], parsed.emotion, parsed.triggers,

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Components:
-    language_model: object  # mind.loader.LanguageModel
+    language_model: object  # mind.engine.Engine (None with a remote server: session.py uses RemoteMind)
     asr: object  # voice.asr.ASRBackend
     vad_model: object
     tts: object  # voice.tts.TTSBackend
@@ -50,11 +50,13 @@ def resolve_adapter(scene: Scene, adapter: str | None) -> str | None:
 
 def load_components(scene: Scene, adapter: str | None = None, base_model: str | None = None,
                     threads: int | None = None, progress=None, with_embedder: bool = True,
+                    engine: str = "auto", remote_url: str | None = None,
                     chat_template: str | Path | None = None) -> Components:
-    """Load model, ASR, VAD, TTS and embedder. ``progress(message)`` is told about each step."""
+    """Load model, ASR, VAD, TTS and embedder. ``progress(message)`` is told about each step.
+    ``engine``: the decoding engine (``mind.engine.choose_engine``); ``threads`` its CPU threads."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     say = progress or (lambda msg: None)
-    from xrstory.mind.loader import ModelSpec, load_language_model
+    from xrstory.mind.engine import EngineSpec, choose_engine, load_engine
     from xrstory.voice.asr import load_asr
     from xrstory.voice.tts import AutoTTS
     from xrstory.voice.vad import load_silero
@@ -73,10 +75,14 @@ def load_components(scene: Scene, adapter: str | None = None, base_model: str | 
         say(f"loaded {name} in {times[name]:.1f} s")
         return value
 
-    lm = step("language model" + (f" + adapter {Path(adapter_path).name}" if adapter_path else ""),
-              lambda: load_language_model(ModelSpec(source=base_model, adapter=adapter_path, threads=threads,
-                                                    chat_template=chat_template)))
-    stack.callback(lm.close)
+    name, why = choose_engine(engine, model=base_model, remote_url=remote_url, adapter=adapter_path)
+    log.info("decoding engine: %s (%s)", name, why)
+    lm = None
+    if name != "remote":  # with a server, the session's RemoteMind needs no local model
+        lm = step(f"language model on {name}" + (f" + adapter {Path(adapter_path).name}" if adapter_path else ""),
+                  lambda: load_engine(EngineSpec(engine=name, model=base_model, adapter=adapter_path,
+                                                 threads=threads, chat_template=chat_template)))
+        stack.callback(lm.close)
     asr = step("speech recognition (Whisper)", load_asr)
     if hasattr(asr, "close"):
         stack.callback(asr.close)

@@ -23,6 +23,10 @@ class SessionConfig:
     base_model: str | None = None  # None: the default GGUF; else an HF id/folder or a .gguf file
     chat_template: Path | None = None  # a Jinja file for a model whose GGUF carries no template
     remote_url: str | None = None  # an OpenAI-compatible server instead of the local model
+    # decoding engine: auto (torch with CUDA, llama.cpp on a CPU), llamacpp, torch, remote
+    # (mind.engine.choose_engine says why); engine_threads: its CPU threads (None: its default)
+    engine: str = "auto"
+    engine_threads: int | None = None
     display: Literal["headless", "openxr", "auto"] = "headless"  # auto: launch.resolve_display
     eye_size: tuple[int, int] = (256, 256)
     stereo: bool = True
@@ -40,6 +44,10 @@ class SessionConfig:
     pacing: PacingConfig = field(default_factory=PacingConfig)
 
     def __post_init__(self):
+        from xrstory.mind.engine import ENGINES
+
+        if self.engine not in ENGINES:
+            raise ValueError(f"SessionConfig.engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
         if not self.pacing.silence_nudge_s > 0:
             raise ValueError(f"SessionConfig.pacing.silence_nudge_s must be > 0 seconds, "
                              f"got {self.pacing.silence_nudge_s}")

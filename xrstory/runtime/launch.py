@@ -28,8 +28,10 @@ class DisplayUnavailable(Exception):
 
 def load_for(config: SessionConfig, scene, progress=None, with_embedder: bool = True) -> Components:
     """The heavy parts for ``config``: its model (adapter, base model, threads), Whisper, VAD, TTS."""
-    return load_components(scene, adapter=config.adapter, base_model=config.base_model, threads=config.threads,
-                           progress=progress, with_embedder=with_embedder, chat_template=config.chat_template)
+    return load_components(scene, adapter=config.adapter, base_model=config.base_model,
+                           threads=config.engine_threads or config.threads, progress=progress,
+                           with_embedder=with_embedder, chat_template=config.chat_template,
+                           engine=config.engine, remote_url=config.remote_url)
 
 
 def start_pose(scene):

@@ -55,6 +55,7 @@ class EvalConfig:
     limit: int | None = None  # first N test examples only
     max_new_tokens: int = 120  # as the runtime's MindConfig (the unconstrained reply gets the same)
     sampling: Sampling = Sampling()  # the runtime's decoding settings unless an experiment overrides them
+    engine: str = "torch"  # the engine the constrained replies decode on (scores stay on the torch weights)
 
 
 @dataclass
@@ -149,6 +150,8 @@ def _base_cache_file(lm: LanguageModel, examples: list[Example], cfg: EvalConfig
 
     h = hashlib.sha256()
     h.update(f"{lm.source}|{lm.device}|{lm.dtype}|{cfg.max_new_tokens}|{cfg.sampling}".encode())
+    if cfg.engine != "torch":  # kept out for torch so earlier caches stay valid
+        h.update(f"|engine={cfg.engine}".encode())
     for module in (decoder, grammar, mind, prompt):  # a change in how replies are decoded invalidates it
         h.update(Path(module.__file__).read_bytes())
     for e in examples:
@@ -185,9 +188,23 @@ def evaluate_model(lm: LanguageModel, scene: Scene, examples: list[Example], cen
                    embedder, cfg: EvalConfig, on_turn: Callable[[int], None] | None = None
                    ) -> tuple[dict[str, float], list[TurnOutput]]:
     """All metrics of one loaded model on ``examples``, and its per-turn outputs."""
+
+    from xrstory.mind.engine import EngineSpec, load_engine
+
+    engine = lm if cfg.engine == "torch" else load_engine(EngineSpec(engine=cfg.engine, model=cfg.model,
+                                                                     adapter=lm.adapter))
+    try:
+        return _evaluate_with(engine, lm, scene, examples, centroids, embedder, cfg, on_turn)
+    finally:
+        if engine is not lm:
+            engine.close()
+
+
+def _evaluate_with(engine, lm: LanguageModel, scene: Scene, examples: list[Example], centroids, embedder,
+                   cfg: EvalConfig, on_turn) -> tuple[dict[str, float], list[TurnOutput]]:
     from xrstory.mind.mind import MindConfig
 
-    mind = CharacterMind(lm, scene, MindConfig(max_new_tokens=cfg.max_new_tokens, sampling=cfg.sampling))
+    mind = CharacterMind(engine, scene, MindConfig(max_new_tokens=cfg.max_new_tokens, sampling=cfg.sampling))
     free = FreeRunner(lm)
     outputs: list[TurnOutput] = []
     nll_sum, n_tokens = 0.0, 0
