@@ -63,6 +63,7 @@ def play(scene_dir: Path = typer.Argument(..., help="scene folder"),
          eye_size: str = typer.Option("640x640", "--eye-size", help="headless pixels per eye, WxH"),
          frames: int = typer.Option(0, "--frames", help="stop after this many frames (0: until quit/EOF)")):
     """Play a scene live: type (or speak with --mic) to the characters."""
+    from xrstory.cli.session_options import eye_size_of, say_engine
     from xrstory.playthrough.console import ConversationPrinter
     from xrstory.runtime.config import SessionConfig
     from xrstory.runtime.launch import (
@@ -96,24 +97,11 @@ def play(scene_dir: Path = typer.Argument(..., help="scene folder"),
     except ValueError as exc:  # ProfileError: a bad player id or an unreadable profile folder
         err.print(f"[red]error[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None
-    try:
-        w, h = (int(v) for v in eye_size.lower().split("x"))
-    except ValueError:
-        err.print(f"[red]error[/red] --eye-size must be WxH, got '{eye_size}'")
-        raise typer.Exit(2) from None
+    w, h = eye_size_of(eye_size, err)
+    say_engine(engine, scene, base, remote, adapter, console, err)  # a bad --engine exits 2 here
     config = SessionConfig(scene_dir=scene_dir, adapter=adapter, base_model=base, remote_url=remote,
                            display=display, eye_size=(w, h), player_id=player, keep_audio=record is not None,
                            chat_template=chat_template, engine=engine, engine_threads=threads)
-    from xrstory.mind.engine import choose_engine
-    from xrstory.runtime.components import resolve_adapter
-
-    try:
-        engine_name, engine_why = choose_engine(engine, model=base, remote_url=remote,
-                                                adapter=resolve_adapter(scene, adapter))
-    except ValueError as exc:
-        err.print(f"[red]error[/red] {exc}", highlight=False)
-        raise typer.Exit(2) from None
-    console.print(f"decoding engine: {engine_name} ({engine_why})", highlight=False)
     try:
         config = resolve_display(config, scene, say=lambda m: console.print(f"[yellow]{m}[/yellow]", highlight=False))
     except DisplayUnavailable as exc:

@@ -22,6 +22,7 @@ def run(playthroughs: list[Path] = typer.Argument(..., help="playthrough scripts
         fast: bool = typer.Option(False, "--fast", help="do not pace the frame loop to the wall clock"),
         player: str = typer.Option(None, "--player", help="player id: keep a profile for personalization")):
     """Run playthrough scripts headless with real speech, model and rendering; write reports."""
+    from xrstory.cli.session_options import eye_size_of, say_engine
     from xrstory.playthrough.console import ConversationPrinter
     from xrstory.playthrough.runner import PlaythroughRunner
     from xrstory.playthrough.script import PlaythroughSyntaxError, check_inputs, parse_playthrough
@@ -43,21 +44,8 @@ def run(playthroughs: list[Path] = typer.Argument(..., help="playthrough scripts
         for issue in exc.issues:
             err.print(f"[red]error[/red] {issue}", highlight=False)
         raise typer.Exit(2) from None
-    try:
-        w, h = (int(v) for v in eye_size.lower().split("x"))
-    except ValueError:
-        err.print(f"[red]error[/red] --eye-size must be WxH, got '{eye_size}'")
-        raise typer.Exit(2) from None
-    from xrstory.mind.engine import choose_engine
-    from xrstory.runtime.components import resolve_adapter
-
-    try:
-        engine_name, engine_why = choose_engine(engine, model=base, remote_url=remote,
-                                                adapter=resolve_adapter(next(iter(scenes.values())), adapter))
-    except ValueError as exc:
-        err.print(f"[red]error[/red] {exc}", highlight=False)
-        raise typer.Exit(2) from None
-    console.print(f"decoding engine: {engine_name} ({engine_why})", highlight=False)
+    w, h = eye_size_of(eye_size, err)
+    say_engine(engine, next(iter(scenes.values())), base, remote, adapter, console, err)
     failed = 0
     scene = next(iter(scenes.values()))
     base_config = SessionConfig(scene_dir=scripts[0].scene_dir, adapter=adapter, base_model=base, remote_url=remote,
