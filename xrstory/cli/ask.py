@@ -34,19 +34,17 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 def _adapter_for(scene, cli_adapter: Path | None) -> tuple[Path | None, str]:
-    """The adapter to load and a note about the choice (the scene's adapter may be missing)."""
-    if cli_adapter is not None:
-        if not cli_adapter.is_dir():
-            _fail(f"--adapter {cli_adapter}: folder not found")
-        return cli_adapter, f"adapter {cli_adapter} (--adapter)"
-    if scene.scene.adapter and scene.folder:
-        named = (Path(scene.folder) / scene.scene.adapter).resolve()
-        if named.is_dir():
-            return named, f"adapter {named} (named by the scene)"
-        note = f"scene names adapter {scene.scene.adapter} but {named} does not exist: using the base model"
-        print(f"warning: {note}", file=sys.stderr)
-        return None, note
-    return None, "base model (no adapter)"
+    """The adapter to load and a note about the choice: explicit > the scene's own > the general
+    adapter > the base model (``runtime.adapter_choice``, as ``play`` and ``run`` choose)."""
+    from xrstory.runtime.adapter_choice import choose_adapter
+
+    try:
+        choice = choose_adapter(scene, cli_adapter)
+    except FileNotFoundError as exc:
+        _fail(f"--adapter {cli_adapter}: {exc}")
+    if choice.source == "base" and scene.scene.adapter:
+        print(f"warning: {choice.note}", file=sys.stderr)
+    return (Path(choice.path) if choice.path else None), choice.note
 
 
 def ask(scene_dir: Annotated[Path, typer.Argument(help="scene folder (or scene.toml)")],
