@@ -38,6 +38,7 @@ from xrstory.mind.engine import (
     EngineSpec,
     Stop,
 )
+from xrstory.mind.schema import MAX_SAY_CHARS
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,16 @@ def _gguf_lora(adapter: Path, base: Path, notes: list[str]) -> Path | None:
     path = Path(gguf_lora_for(adapter, base))
     notes.append(f"LoRA adapter {adapter} as GGUF LoRA {path}")
     return path
+
+
+def _hard_cap(request: DecodeRequest) -> int:
+    """Tokens llama.cpp may generate. The grammar bounds ``say`` in characters (6 per say token, as
+    ``CharacterMind`` sets it) and closes the JSON itself; the cap must never cut it first, and a
+    character can cost 3 tokens (byte-level BPE on CJK: a 12-token say of Chinese was cut before
+    "emotion" under a cap of say tokens + 48). The torch loop steers per token instead."""
+    if request.lark is None or request.say_tokens == 0:  # a client's schema (serve), the warm-up
+        return request.max_tokens
+    return max(request.max_tokens, 3 * min(MAX_SAY_CHARS, 6 * request.say_tokens) + 48)
 
 
 class LlamaCppEngine(Engine):
@@ -186,7 +197,7 @@ class LlamaCppEngine(Engine):
         from xrstory.mind.schema import reply_lark
 
         req = DecodeRequest("__warm_up__", [{"role": "user", "content": "Hello."}],
-                            lark=reply_lark(list(allowed_triggers)), max_tokens=4)
+                            lark=reply_lark(list(allowed_triggers)), max_tokens=4, say_tokens=0)
         for _ in self.stream(req):
             pass
 
@@ -194,7 +205,7 @@ class LlamaCppEngine(Engine):
     def _body(self, request: DecodeRequest) -> dict:
         s = request.sampling
         body = {"messages": request.messages, "stream": True, "cache_prompt": True,
-                "id_slot": self.slot_of(request.key), "max_tokens": request.max_tokens,
+                "id_slot": self.slot_of(request.key), "max_tokens": _hard_cap(request),
                 "temperature": s.temperature, "top_p": s.top_p, "seed": s.seed,
                 "repeat_penalty": s.llamacpp_repeat_penalty, "repeat_last_n": s.repeat_last_n,
                 "frequency_penalty": s.frequency_penalty + s.llamacpp_frequency_penalty,

@@ -121,12 +121,8 @@ class CharacterMind:
         # ~4.5 characters a token; 6 leaves room to end the sentence: at 4, a reply of 20 tokens was
         # cut mid-sentence and streamed as one sentence far more often than on the torch loop)
         say_chars = min(MAX_SAY_CHARS, 6 * cfg.max_new_tokens)
-        # the hard token cap must never cut the JSON before the grammar closes it: a character can
-        # cost up to 3 tokens (byte-level BPE on CJK: a 12-token say of Chinese was cut before
-        # "emotion" under a cap of say tokens + 48)
         return DecodeRequest(key=character_id, messages=plan.messages, lark=reply_lark(allowed, max_say_chars=say_chars),
-                             allowed_triggers=tuple(allowed),
-                             max_tokens=max(cfg.max_new_tokens, 3 * say_chars) + cfg.json_tokens,
+                             allowed_triggers=tuple(allowed), max_tokens=cfg.max_new_tokens + cfg.json_tokens,
                              say_tokens=cfg.max_new_tokens, sampling=cfg.sampling, avoid=avoid)
 
     def _turn(self, story: Story, character_id: str, player_text: str, history, memories, hints,
