@@ -17,17 +17,17 @@ OpenXR blend modes composite over passthrough. ``last_stats`` splits each frame'
 
 from __future__ import annotations
 
-import functools
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from xrstory.render import light_block
+from xrstory.render.eye_matrices import inverse_projection, projection, rigid_view_matrix
 from xrstory.render.light_block import MAX_DIR, MAX_POINT
+from xrstory.render.mesh_gpu import MeshGpu, RenderStats
 from xrstory.render.model_gpu import ModelGpu
-from xrstory.render.scene_model import ROW, SceneModel
+from xrstory.render.scene_model import SceneModel
 from xrstory.render.shaders import load_program
 from xrstory.render.shadow import ShadowMap, light_matrix, shadow_size_for
 from xrstory.render.subtitles import SubtitleLayer, billboard_axes
@@ -37,47 +37,6 @@ from xrstory.story.state import StoryState
 
 AR_MODES = ("opaque", "alpha_blend", "additive")
 SHADOW_UNIT, SHADOW_DYNAMIC_UNIT = 6, 8  # texture units (0 subtitles, 1-5 materials, 7 morph deltas)
-NEAR, FAR = 0.05, 100.0  # metres
-
-
-@dataclass
-class RenderStats:
-    """CPU time of the last ``draw`` (ms): all of it, and the part spent inside GL calls."""
-
-    draw_ms: float = 0.0
-    gl_call_ms: float = 0.0  # inside moderngl render/clear/write calls (driver work on llvmpipe)
-    update_ms: float = 0.0
-    draw_calls: int = 0
-
-    @property
-    def python_ms(self) -> float:
-        """Our own work: traversal, uniform packing, draw submission bookkeeping."""
-        return self.update_ms + self.draw_ms - self.gl_call_ms
-
-
-class _MeshGpu:
-    """One mesh kind on the GPU: vertices, indices, two instance buffers (opaque, translucent)."""
-
-    def __init__(self, ctx, program, data, capacity: int):
-        self.vbo = ctx.buffer(data.vertices.tobytes())
-        self.ibo = ctx.buffer(data.indices.astype(np.uint32).tobytes())
-        self.counts = [0, 0]
-        self.inst = [ctx.buffer(reserve=max(capacity, 1) * ROW * 4) for _ in range(2)]
-        fmt = "4f 4f 4f 4f 4f 4f 4f/i"
-        names = ("i_model0", "i_model1", "i_model2", "i_model3", "i_color", "i_emissive", "i_params")
-        self.vaos = [ctx.vertex_array(program, [(self.vbo, "3f 3f 3f", "in_position", "in_normal", "in_color"),
-                                                (buf, fmt, *names)], self.ibo, index_element_size=4)
-                     for buf in self.inst]
-
-    def upload(self, opaque: np.ndarray, clear: np.ndarray) -> None:
-        for i, rows in enumerate((opaque, clear)):
-            self.counts[i] = len(rows)
-            if len(rows):
-                self.inst[i].write(rows.tobytes())
-
-    def release(self) -> None:
-        for obj in (*self.vaos, *self.inst, self.vbo, self.ibo):
-            obj.release()
 
 
 class SceneRenderer:
@@ -118,7 +77,7 @@ class SceneRenderer:
         self._models = {key: ModelGpu(ctx, self.p_model, self.p_model_depth, m, shared)
                         for key, m in self.model.models.items()}
         self._puppets = [c for c in self.model.characters if c.puppet is not None]
-        self._meshes = {kind: _MeshGpu(ctx, self.p_scene, data, len(self.model.rows[kind]))
+        self._meshes = {kind: MeshGpu(ctx, self.p_scene, data, len(self.model.rows[kind]))
                         for kind, data in self.model.meshes.items()}
         self._depth_vaos = {kind: ctx.vertex_array(self.p_scene_depth, [
             (m.vbo, "3f 24x", "in_position"), (m.inst[0], "4f 4f 4f 4f 48x/i", "i_model0", "i_model1", "i_model2",
@@ -276,7 +235,7 @@ class SceneRenderer:
         for i, view in enumerate(views):
             fbo = targets[i] if len(targets) > 1 else targets[0]
             vp = viewports[i] if viewports else (0, 0, *fbo.size)
-            view_proj = _projection(view.fov) @ _view_matrix(view.pose)  # (4, 4) float32, world -> clip
+            view_proj = projection(view.fov) @ rigid_view_matrix(view.pose)  # (4, 4) float32, world -> clip
             vp_bytes = view_proj.T.tobytes()  # column-major for GLSL
             eye = np.asarray(view.pose.position, np.float32).tobytes()
             g = self.clock()
@@ -308,7 +267,7 @@ class SceneRenderer:
                     calls, gl_s = calls + n, gl_s + g
                 self._models[self._puppets[0].model_kind].end_pass()
             if ar_mode == "opaque" and clear is None:
-                inv = view.pose.matrix() @ _inverse_projection(view.fov)  # clip -> world
+                inv = view.pose.matrix() @ inverse_projection(view.fov)  # clip -> world
                 u(self.p_sky, "u_inv_view_proj").write(inv.T.tobytes())
                 u(self.p_sky, "u_eye").write(eye)
                 g = self.clock()
@@ -428,23 +387,3 @@ class SceneRenderer:
 
     def __exit__(self, *exc) -> None:
         self.release()
-
-
-@functools.lru_cache(maxsize=16)
-def _projection(fov) -> np.ndarray:
-    return fov.projection(NEAR, FAR)
-
-
-@functools.lru_cache(maxsize=16)
-def _inverse_projection(fov) -> np.ndarray:
-    return np.linalg.inv(fov.projection(NEAR, FAR).astype(np.float64)).astype(np.float32)
-
-
-def _view_matrix(pose) -> np.ndarray:
-    """World -> eye for a rigid pose: (R^T, -R^T p), without a general 4x4 inverse."""
-    r = pose.rotation_matrix()
-    m = np.eye(4, dtype=np.float32)
-    m[:3, :3] = r.T
-    m[:3, 3] = -(r.T @ np.asarray(pose.position, np.float32))
-    return m
-
