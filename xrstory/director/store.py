@@ -38,52 +38,29 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from xrstory.director.config import ProfileConfig
+from xrstory.director.profile_records import (  # noqa: F401 - also imported from here by callers
+    EXTERNAL_FILES,
+    PLAYER_ID,
+    Feature,
+    PlayerSummary,
+    ProfileError,
+    check_player_id,
+    external_files,
+    private_dir,
+)
 from xrstory.director.store_schema import _SCHEMA_V1, MIGRATIONS, SCHEMA_VERSION, _statements
 
 log = logging.getLogger("xrstory.director.store")
 
-PLAYER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")  # also a safe folder name
 SECONDS_PER_DAY = 86400.0
 
 # Every table that holds rows about a player, and the column naming the player.
 PLAYER_TABLES = {"events": "player_id", "features": "player_id", "transcripts": "player_id",
                  "decisions": "player_id", "bandit": "player_id", "sessions": "player_id",
                  "players": "id"}
-
-
-class ProfileError(Exception):
-    """Bad input or an unusable profile file; the message names the file or value."""
-
-
-@dataclass(frozen=True)
-class Feature:
-    value: float  # decayed sum of observations
-    weight: float  # decayed number of observations
-
-    @property
-    def mean(self) -> float:
-        return self.value / self.weight if self.weight > 1e-12 else 0.0
-
-
-@dataclass(frozen=True)
-class PlayerSummary:
-    id: str
-    display_name: str
-    created: float
-    last_seen: float
-    sessions: int
-    events: int
-
-
-def check_player_id(player_id: str) -> str:
-    if not isinstance(player_id, str) or not PLAYER_ID.match(player_id):
-        raise ProfileError(f"invalid player id {player_id!r}: use 1-64 letters, digits, '_', '.', '-' "
-                           "(starting with a letter or digit)")
-    return player_id
 
 
 class ProfileStore:
@@ -418,27 +395,5 @@ class ProfileStore:
         return self._db
 
 
-EXTERNAL_FILES = "external_files.json"  # in the player's folder: files about them kept elsewhere
-
-
 class _Locked(Exception):
     """The database stayed locked through every retry."""
-
-
-def private_dir(folder: Path) -> Path:
-    """``folder`` (and missing parents) made and set to 0700: only this user may look inside."""
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(folder, 0o700)
-    return folder
-
-
-def external_files(store: ProfileStore, player_id: str) -> list[str]:
-    """Absolute paths registered with ``register_file`` (files about the player elsewhere)."""
-    listing = store.config.player_dir(check_player_id(player_id)) / EXTERNAL_FILES
-    try:
-        data = json.loads(listing.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return []
-    except (OSError, ValueError) as exc:
-        raise ProfileError(f"{listing}: unreadable list of the player's files ({exc})") from None
-    return [str(p) for p in data] if isinstance(data, list) else []
