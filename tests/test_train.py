@@ -20,6 +20,7 @@ from xrstory.train.dataset import DatasetError, build_examples, load_splits, spl
 from xrstory.train.metrics import trigger_scores  # noqa: E402
 
 SCENE_DIR = Path(__file__).resolve().parent.parent / "scenes" / "lighthouse"
+ADAPTER = SCENE_DIR.parent.parent / "assets" / "adapters" / "lighthouse"
 START = {"beat": "storm_night", "flags": [], "prop_states": {"lamp": "off", "stove": "cold"}}
 
 
@@ -230,3 +231,27 @@ def test_resume_continues_a_checkpoint_written_before_weighted_selection(scene, 
     assert result.steps == 4 and h["val_step"] == [0, 2, 4]
     assert len(h["val_weighted_loss"]) == len(h["val_trigger_exact"]) == 3
     assert 0.0 <= h["val_trigger_exact"][-1] <= 1.0
+
+
+def test_warm_start_loads_the_shipped_adapter_and_refuses_another_shape(scene, tmp_path):
+    """``init_adapter`` starts from the shipped adapter's weights: the step-0 validation loss is the
+    adapter's (far below the base model's), and an adapter of another LoRA shape is refused by name."""
+    from xrstory.mind.loader import ModelSpec, load_language_model
+    from xrstory.train.config import TrainConfig
+    from xrstory.train.trainer import finetune
+
+    shipped = TrainConfig.load(ADAPTER / "train_config.json")
+    splits = load_splits(scene)
+    common = dict(method="lora", max_steps=1, batch_size=2, grad_accum=1, learning_rate=1e-5, limit_train=2,
+                  limit_eval=4, eval_every=1, max_length=1024, warmup_ratio=0.0)
+    losses = {}
+    for name, init in (("base", None), ("warm", str(ADAPTER))):
+        cfg = TrainConfig(lora_r=shipped.lora_r, lora_alpha=shipped.lora_alpha, lora_layers=shipped.lora_layers,
+                          init_adapter=init, **common)
+        with load_language_model(ModelSpec(device="cpu")) as fresh:
+            losses[name] = finetune(fresh.model, fresh.tokenizer, splits, cfg, tmp_path / name,
+                                    progress=False).first_val_loss
+    assert losses["warm"] < 0.7 * losses["base"], losses
+    cfg = TrainConfig(lora_r=4, lora_alpha=8, lora_layers=2, init_adapter=str(ADAPTER), **common)
+    with load_language_model(ModelSpec(device="cpu")) as fresh, pytest.raises(ValueError, match="do not match"):
+        finetune(fresh.model, fresh.tokenizer, splits, cfg, tmp_path / "wrong", progress=False)

@@ -141,6 +141,8 @@ def finetune(
     model: str | None = typer.Option(None, "--model", help="base model: HF id, folder or .gguf (default SmolLM2)"),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda (bf16 on GPU, fp32 on CPU)"),
     resume: bool = typer.Option(False, "--resume", help="continue from OUT/checkpoint"),
+    init_adapter: Path | None = typer.Option(None, "--init-adapter",
+                                             help="start from this adapter's weights (same rank, modules, layers)"),
     seed: int = typer.Option(0, "--seed"),
     split_seed: int = typer.Option(1234, "--split-seed", help="seed of the train/validation/test split"),
 ):
@@ -163,7 +165,7 @@ def finetune(
                       max_length=max_length, lora_r=rank, lora_alpha=alpha, lora_dropout=dropout,
                       target_modules=tuple(m.strip() for m in target_modules.split(",") if m.strip()),
                       lora_layers=lora_layers, trigger_weight=trigger_weight, eval_every=eval_every,
-                      patience=patience, seed=seed,
+                      patience=patience, seed=seed, init_adapter=str(init_adapter) if init_adapter else None,
                       limit_train=limit_train, limit_eval=limit_eval, device=device,
                       extra={"scene": str(scene_dir), "split_seed": split_seed, "base_model": model or "default",
                              "transcripts": [str(t) for t in transcripts]})

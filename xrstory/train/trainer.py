@@ -75,6 +75,34 @@ def prepare_model(model, cfg: TrainConfig):
     return model
 
 
+def load_initial_adapter(model, folder: Path, cfg: TrainConfig) -> None:
+    """Copy a saved adapter's LoRA weights into ``model`` (just wrapped by prepare_model).
+
+    Every LoRA tensor of the new adapter must come from the file with the same shape: a folder made
+    with another rank, module list, layer range or base model is refused by name, not half-loaded.
+    """
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    if cfg.method != "lora":
+        raise ValueError(f"init_adapter {folder}: warm start needs --method lora")
+    weights = folder / "adapter_model.safetensors"
+    if not weights.is_file():
+        raise FileNotFoundError(f"init_adapter {folder}: no adapter_model.safetensors there")
+    saved = load_file(str(weights))
+    # PEFT saves keys without the adapter name; compare shapes on that form
+    wanted = {k.replace(".default", ""): v.shape for k, v in model.state_dict().items() if "lora_" in k}
+    missing = sorted(k for k in wanted if k not in saved)
+    wrong = sorted(k for k in wanted if k in saved and tuple(saved[k].shape) != tuple(wanted[k]))
+    if missing or wrong or len(saved) != len(wanted):
+        first = (missing or wrong or sorted(set(saved) - set(wanted)))[:1]
+        raise ValueError(f"init_adapter {weights}: its LoRA tensors do not match this model and config "
+                         f"({len(missing)} missing, {len(wrong)} of another shape, {len(saved)} saved vs "
+                         f"{len(wanted)} wanted; e.g. {first[0] if first else '?'}): use the same --rank, "
+                         f"--target-modules, --lora-layers and base model")
+    set_peft_model_state_dict(model, saved)
+
+
 @dataclass(frozen=True)
 class Validation:
     loss: float  # mean reply-token cross-entropy
@@ -124,6 +152,8 @@ def finetune(model, tokenizer, splits: Splits, cfg: TrainConfig, out_dir: str | 
         raise ValueError(f"need training and validation examples (train {len(train)}, validation {len(val)}; "
                          f"{dropped_train + dropped_val} longer than max_length {cfg.max_length} were dropped)")
     model = prepare_model(model, cfg)
+    if cfg.init_adapter and not resume:
+        load_initial_adapter(model, Path(cfg.init_adapter), cfg)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     decay = [p for p in params if p.dim() >= 2]
