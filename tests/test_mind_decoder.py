@@ -44,17 +44,30 @@ def test_runner_matches_transformers_forward(lm, prompt):
     with torch.inference_mode():
         ref = lm.model(input_ids=torch.tensor([ids])).logits[0].float()  # (T, V)
         runner = LlamaRunner(lm.model, "cpu")
-        assert runner.start("k", prompt[0]) == 0
-        got = runner.feed(prompt[1][:-3])  # prefill after a cached prefix
-        assert torch.allclose(got, ref[len(prompt[0]) + len(prompt[1]) - 4], atol=1e-3)
-        for tok in prompt[1][-3:]:  # one-token steps
+        assert runner.start("k", ids) == 0
+        got = runner.feed(ids[:-3])  # prefill
+        assert torch.allclose(got, ref[len(ids) - 4], atol=1e-3)
+        for tok in ids[-3:]:  # one-token steps
             got = runner.feed([tok])
         assert torch.allclose(got, ref[-1], atol=1e-3)
-        assert runner.start("k", prompt[0]) == len(prompt[0])  # restored, not recomputed
-        assert torch.allclose(runner.feed(prompt[1]), ref[-1], atol=1e-3)
+        # the same start again: all but the last token restored, not recomputed
+        assert runner.start("k", ids) == len(ids) - 1
+        assert torch.allclose(runner.feed(ids[-1:]), ref[-1], atol=1e-3)
+        # another key in between parks this one's cache and brings it back
+        assert runner.start("other", prompt[0] + [0]) == 0
+        runner.feed(prompt[0] + [0])
+        cut = len(prompt[0]) + 5
+        assert runner.start("k", ids[:cut] + [0, 1]) == cut  # the common start only
+        assert runner.start("k", ids) == cut
+        assert torch.allclose(runner.feed(ids[cut:]), ref[-1], atol=1e-3)
         hf = HFBackend(lm.model, "cpu")
-        hf.start("k", prompt[0])
-        assert torch.allclose(hf.feed(prompt[1]), ref[-1], atol=1e-3)
+        assert hf.start("k", ids) == 0
+        hf.feed(ids)
+        assert hf.start("k", ids[:cut] + [0]) == cut
+        assert torch.allclose(hf.feed([0]), lm.model(input_ids=torch.tensor([ids[:cut] + [0]])).logits[0, -1].float(),
+                              atol=1e-3)
+        assert hf.start("k", ids) == cut
+        assert torch.allclose(hf.feed(ids[cut:]), ref[-1], atol=1e-3)
 
 
 def test_runner_refuses_to_overflow_its_cache(lm):
@@ -76,7 +89,7 @@ def test_output_is_canonical_json_and_deterministic(decoder, prompt):
     assert reply_to_json(reply) == first.text  # the decoder emits exactly the canonical form
     assert reply.emotion in EMOTIONS and set(reply.triggers) <= {"light_stove"}
     assert first.forced_tokens > 5  # '{"triggers": [', '", "say": "', ... went through unsampled
-    assert again.cached_prompt_tokens == len(prompt[0])
+    assert again.cached_prompt_tokens == len(prompt[0]) + len(prompt[1]) - 1  # all but the last prompt token
 
 
 def test_token_limit_closes_say_and_still_parses(decoder, prompt):

@@ -1,4 +1,4 @@
-"""Prompt assembly (pure, no model): contents, the stable prefix, the token budget, the reply JSON."""
+"""Prompt assembly (pure, no model): contents, the order that only grows, the token budget, the reply JSON."""
 
 import json
 
@@ -9,6 +9,7 @@ from xrstory.mind.prompt import (
     PromptBudget,
     PromptTooLong,
     build_messages,
+    history_start,
     plan_prompt,
     system_message,
 )
@@ -28,15 +29,21 @@ def test_messages_hold_every_section(scene):
     assert [m["role"] for m in msgs] == ["system", "user"]
     system, user = msgs[0]["content"], msgs[1]["content"]
     for needle in ["Maren Holt", "Short, salty sentences", "Spare paraffin is kept in the cellar",
-                   "Get the lamp burning again", "A squat iron stove", '"say"', "worried"]:
+                   "Get the lamp burning again", "A squat iron stove", '"say"', "worried",
+                   "- light_stove: Maren lights", "- light_lamp: "]:  # every trigger she can ever fire
         assert needle in system, needle
-    for needle in ["Tobias is freezing by the cold stove", "iron stove: cold", "- light_stove: Maren lights",
+    assert "fetch_oil" not in system  # Tobias's trigger, never hers
+    for needle in ["Tobias is freezing by the cold stove", "iron stove: cold", "Triggers allowed now: light_stove.",
                    "Tobias: So c-cold... [cut off by the player]", "Player: Hello?",
                    "The player brought driftwood earlier.", "The player likes short answers.",
                    "The player says: Can you light the stove?"]:
         assert needle in user, needle
     assert "light_lamp" not in user  # not allowed in this beat: not offered
     assert "oil_can" not in user and "can of paraffin" not in user  # invisible (in the cellar)
+    # the conversation comes first, what changes each turn after it, the player's line last
+    assert user.startswith("Conversation so far:\nTobias: So c-cold")
+    assert user.index("Player: Hello?") < user.index("Now: ") < user.index("Triggers allowed now")
+    assert user.endswith("The player says: Can you light the stove?")
 
 
 def test_prefix_is_independent_of_state(scene):
@@ -55,26 +62,37 @@ def test_no_allowed_triggers_is_said(scene):
     assert 'none, so "triggers" must be []' in plan.messages[1]["content"]
 
 
-def test_budget_drops_oldest_history_first_and_reports_it(scene):
+def test_budget_drops_the_oldest_half_of_history_at_once_and_reports_it(scene):
     story = Story(scene)
-    history = [("player", f"old line number {i} " + "blah " * 20) for i in range(6)]
+    history = [("player", f"old line number {i} " + "blah " * 20) for i in range(12)]
     full = plan_prompt(scene, story.state, "maren", "hi", history, memories=["m1", "m2"])
     assert not full.dropped
     tight = plan_prompt(scene, story.state, "maren", "hi", history, memories=["m1", "m2"],
                         budget=PromptBudget(max_tokens=full.tokens - 60))
     user = tight.messages[1]["content"]
-    assert "old line number 0" not in user and "old line number 5" in user
+    # 60 tokens is about two lines, but the cut is half the turn limit (6 lines) in one go
+    assert "old line number 5 " not in user and "old line number 6 " in user
+    assert [h.text.split(" blah")[0] for h in tight.history] == [f"old line number {i}" for i in range(6, 12)]
     assert "m1" in user and "m2" in user  # memories outrank old conversation
-    assert tight.dropped and all("conversation" in d for d in tight.dropped)
+    assert tight.dropped == ["6 older conversation lines (token budget)"]
     assert tight.tokens <= full.tokens - 60
+    # two turns later the conversation has grown at its end; the cut stays where it was
+    later = plan_prompt(scene, story.state, "maren", "hi", history + [("maren", "Aye."), ("player", "ok")],
+                        memories=["m1", "m2"], budget=PromptBudget(max_tokens=full.tokens - 60 + 30))
+    assert later.messages[1]["content"].startswith(user[: user.index("Now: ")])
+
+
+def test_turn_limit_cuts_in_halves_on_the_conversations_own_grid():
+    assert [history_start(n, 12) for n in (0, 12, 13, 18, 19, 24, 25)] == [0, 0, 6, 6, 12, 12, 18]
+    assert history_start(5, 1) == 4  # a limit of one line still keeps the newest line
 
 
 def test_turn_limits_are_reported(scene):
     story = Story(scene)
-    plan = plan_prompt(scene, story.state, "maren", "x" * 700, [("player", str(i)) for i in range(12)],
+    plan = plan_prompt(scene, story.state, "maren", "x" * 700, [("player", str(i)) for i in range(14)],
                        memories=[f"m{i}" for i in range(9)], hints=["a", "b", "c", "d"])
     text = " ".join(plan.dropped)
-    assert "4 older conversation lines" in text and "4 less relevant memories" in text
+    assert "6 older conversation lines (turn limit)" in text and len(plan.history) == 8 and "4 less relevant memories" in text
     assert "1 director hints" in text and "player text cut from 700 to 600" in text
 
 

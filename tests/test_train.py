@@ -50,7 +50,8 @@ def test_good_line_renders_the_runtime_prompt(scene, tmp_path):
     path.write_text(_line() + "\n", encoding="utf-8")
     (ex,) = build_examples(scene, path)
     assert ex.allowed == ["light_stove"]
-    assert "Triggers allowed now:\n- light_stove:" in ex.messages[1]["content"]
+    assert "Triggers allowed now: light_stove." in ex.messages[1]["content"]
+    assert "- light_stove: " in ex.messages[0]["content"]  # its description: in the cached system message
     assert json.loads(ex.target) == {"say": "Aye. There, friend.", "emotion": "determined",
                                      "triggers": ["light_stove"]}
 

@@ -1,11 +1,11 @@
 """The constrained streaming decode loop, nanoGPT style: prefill, then one-token steps with the KV cache.
 
-    prefix KV (cached per key)  ->  prefill suffix  ->  loop: mask logits by the grammar, pick a
+    KV of the prompt's common start with the key's last turn  ->  prefill the rest  ->  loop: mask logits by the grammar, pick a
     token (greedy, or seeded sampling), feed it; forced tokens (the grammar allows exactly one
     continuation, e.g. '", "emotion": "') go through in one batched forward pass.
 
-The stable prompt prefix (a character's system message) is prefilled once and its KV cache kept
-(``kv.py``); each turn restores it and prefills only the variable suffix.
+A character's prompt only grows from turn to turn (``prompt.py``), so its KV cache (``kv.py``)
+holds all of it but the new conversation lines and the per-turn part, which each turn prefills.
 
 Small models repeat themselves: inside ``say`` a mild repetition penalty applies to words
 already chosen, and no n-gram may be produced twice - neither within the reply nor copied
@@ -87,7 +87,7 @@ class ConstrainedDecoder:
 
     # -- the pieces ------------------------------------------------------------------------
     def forget(self, key: str | None = None) -> None:
-        """Drop the cached prefix of ``key`` (all keys when None), e.g. after a persona edit."""
+        """Drop the KV cache of ``key`` (all keys when None), e.g. after a persona edit."""
         self.backend.forget(key)
 
     def _pick(self, logits: torch.Tensor, sampling: Sampling, gen: torch.Generator) -> int:
@@ -122,8 +122,9 @@ class ConstrainedDecoder:
         opening = list(matcher.compute_ff_tokens())
         self.grammar.consume(matcher, opening)
         with torch.inference_mode():
-            res.cached_prompt_tokens = self.backend.start(key, prefix_ids)
-            logits = self.backend.feed(list(suffix_ids) + opening)  # (V,)
+            prompt = list(prefix_ids) + list(suffix_ids)
+            res.cached_prompt_tokens = self.backend.start(key, prompt)  # the common start with the last turn
+            logits = self.backend.feed(prompt[res.cached_prompt_tokens:] + opening)  # (V,)
             res.prefill_ms = (time.perf_counter() - t0) * 1000
             if opening:
                 res.tokens = res.forced_tokens = len(opening)

@@ -1,7 +1,7 @@
 """Forward passes with a KV cache for the decoder, and the per-character prompt-prefix caches.
 
-Two backends with one small interface (``start(key, prefix_ids) -> cached tokens``,
-``feed(ids) -> logits of the last position``):
+Two backends with one small interface (``start(key, prompt_ids) -> cached tokens``, then the
+caller feeds the rest: ``feed(ids) -> logits of the last position``):
 
 - ``LlamaRunner``: our own forward for Llama-architecture models (SmolLM2, Llama, ...), nanoGPT
   style: a preallocated (static) KV cache, rotary tables computed once, one SDPA call per layer.
@@ -11,8 +11,10 @@ Two backends with one small interface (``start(key, prefix_ids) -> cached tokens
 - ``HFBackend``: any causal LM through its ``forward`` with a ``DynamicCache``, for other
   architectures.
 
-A stable prefix (a character's system message) is prefilled once per key; a later turn with
-the same prefix restores its KV instead of recomputing it.
+Each key (character) keeps the tokens its cache holds (last turn's prompt and reply); a new
+turn reuses the longest common start of its prompt with them. The prompt only grows
+(``prompt.py``: system message, conversation, then the per-turn part), so a turn computes only
+its new lines and the per-turn part.
 """
 
 from __future__ import annotations
@@ -22,38 +24,50 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-Prefix = tuple[int, ...]
+
+def common_start(held: Sequence[int], ids: Sequence[int], limit: int) -> int:
+    """Length of the common start of ``held`` and ``ids``, at most ``limit``."""
+    n = 0
+    for a, b in zip(held, ids, strict=False):
+        if n >= limit or a != b:
+            break
+        n += 1
+    return n
 
 
 class HFBackend:
-    """Any transformers causal LM: DynamicCache per key, cropped back to the prefix each turn."""
+    """Any transformers causal LM: a DynamicCache per key, cropped back to the common start each turn."""
 
     def __init__(self, model, device: str):
         self.model, self.device = model, device
-        self._caches: dict[str, tuple[Prefix, object]] = {}
+        self._caches: dict[str, tuple[list[int], object]] = {}  # key -> (tokens held, cache)
         self._cache = None
+        self._tokens: list[int] = []
 
     def feed(self, ids: Sequence[int]) -> torch.Tensor:
         x = torch.tensor([list(ids)], dtype=torch.long, device=self.device)  # (1, T)
         out = self.model(input_ids=x, cache=self._cache, use_cache=True, logits_to_keep=1)
+        self._tokens.extend(int(i) for i in ids)
         return out.logits[0, -1].float().cpu()  # (V,)
 
-    def start(self, key: str, prefix_ids: Sequence[int]) -> int:
+    def start(self, key: str, prompt_ids: Sequence[int]) -> int:
+        """Keep the longest start of ``prompt_ids`` this key's cache holds (never the last token,
+        whose logits the caller needs); that many tokens are returned, the caller feeds the rest."""
         from transformers import DynamicCache
 
-        prefix = tuple(prefix_ids)
+        ids = list(prompt_ids)
         held = self._caches.get(key)
-        if held is not None and held[0] == prefix:
-            self._cache = held[1]
-            extra = self._cache.get_seq_length() - len(prefix)
+        n = common_start(held[0], ids, len(ids) - 1) if held is not None else 0
+        if n == 0:
+            self._tokens, self._cache = [], DynamicCache(config=self.model.config)
+        else:
+            self._tokens, self._cache = held
+            extra = self._cache.get_seq_length() - n
             if extra > 0:
-                self._cache.crop(-extra)  # drop the previous turn's suffix and reply
-            return len(prefix)
-        self._cache = DynamicCache(config=self.model.config)
-        if prefix:
-            self.feed(prefix)
-        self._caches[key] = (prefix, self._cache)
-        return 0
+                self._cache.crop(-extra)  # drop the previous turn's per-turn part and reply
+            del self._tokens[n:]
+        self._caches[key] = (self._tokens, self._cache)
+        return n
 
     def forget(self, key: str | None = None) -> None:
         if key is None:
@@ -99,7 +113,10 @@ class LlamaRunner:
         self.cos = (emb.cos() * rotary.attention_scaling).to(dtype)
         self.sin = (emb.sin() * rotary.attention_scaling).to(dtype)
         self.scaling = self.head_dim ** -0.5
-        self._prefixes: dict[str, tuple[Prefix, torch.Tensor, torch.Tensor]] = {}
+        # the static cache holds one key's tokens (``_key``); the others are parked as copies
+        self._key: str | None = None
+        self._tokens: list[int] = []  # the tokens in the cache, ``length`` of them
+        self._parked: dict[str, tuple[list[int], torch.Tensor, torch.Tensor]] = {}
 
     def feed(self, ids: Sequence[int]) -> torch.Tensor:
         """Run ``ids`` after the cached tokens; (V,) float32 logits of the last position."""
@@ -129,29 +146,39 @@ class LlamaRunner:
             h = layer.post_attention_layernorm(x)
             x = x + mlp.down_proj(F.silu(mlp.gate_proj(h)) * mlp.up_proj(h))
         self.length = p1
+        self._tokens.extend(int(i) for i in ids)
         return self.lm_head(self.norm(x[:, -1:]))[0, -1].float().cpu()  # (V,)
 
-    def start(self, key: str, prefix_ids: Sequence[int]) -> int:
-        prefix = tuple(prefix_ids)
-        held = self._prefixes.get(key)
-        if held is not None and held[0] == prefix:
-            n = len(prefix)
-            self.k[:, :, :, :n] = held[1]  # ~L*KV*n*hd values: a few MB, a ms or two
-            self.v[:, :, :, :n] = held[2]
-            self.length = n
-            return n
-        self.length = 0
-        if prefix:
-            self.feed(prefix)
-        n = len(prefix)
-        self._prefixes[key] = (prefix, self.k[:, :, :, :n].clone(), self.v[:, :, :, :n].clone())
-        return 0
+    def start(self, key: str, prompt_ids: Sequence[int]) -> int:
+        """Keep the longest start of ``prompt_ids`` this key's cache holds (never the last token,
+        whose logits the caller needs); that many tokens are returned, the caller feeds the rest."""
+        ids = list(prompt_ids)
+        if key != self._key:
+            if self._key is not None and self.length:  # park the other character's cache
+                n = self.length
+                self._parked[self._key] = (self._tokens, self.k[:, :, :, :n].clone(), self.v[:, :, :, :n].clone())
+            held = self._parked.pop(key, None)
+            if held is None:
+                self._tokens, self.length = [], 0
+            else:
+                self._tokens, k, v = held
+                n = len(self._tokens)
+                self.k[:, :, :, :n] = k  # ~L*KV*n*hd values: a few MB, a ms or two
+                self.v[:, :, :, :n] = v
+                self.length = n
+            self._key = key
+        n = common_start(self._tokens, ids, len(ids) - 1)
+        self.length = n
+        del self._tokens[n:]
+        return n
 
     def forget(self, key: str | None = None) -> None:
         if key is None:
-            self._prefixes.clear()
+            self._parked.clear()
         else:
-            self._prefixes.pop(key, None)
+            self._parked.pop(key, None)
+        if key is None or key == self._key:
+            self._key, self._tokens, self.length = None, [], 0
 
 
 def make_backend(model, device: str, prefer_runner: bool = True) -> LlamaRunner | HFBackend:

@@ -3,19 +3,22 @@
 Pure functions, no torch: the runtime (``CharacterMind``) and the fine-tuning layer both call
 them, so training sees exactly the prompt the runtime sends.
 
-The prompt has two parts:
-- a *stable prefix* (the system message: persona, style, knowledge, goals, setting and what
-  its props are, output rules) that depends only on the scene and the character, so its KV cache is reused across
-  turns;
-- a *variable suffix* (the user message: the beat and its goal, what can be seen and in which
-  state, the triggers
-  allowed now with their descriptions, memories, director hints, recent conversation and the
-  player's line).
+The prompt only grows from one turn of a character to the next, so an engine's prompt cache
+(llama.cpp ``cache_prompt`` per slot, the torch loop's per-key KV in ``kv.py``) covers all of it
+but the newest tokens:
+1. the system message, stable per scene and character: persona, style, knowledge, goals, setting
+   and what its props are, every trigger the character can ever fire with its description, and
+   the output rules;
+2. the conversation so far, at the start of the user message: it grows by appending lines;
+3. last, what changes each turn: the beat's goal, what can be seen and in which state, the NAMES
+   of the triggers allowed now, memories, director hints, and the player's line.
 
-A token budget keeps the prompt bounded. Optional sections are dropped by priority (oldest
-conversation first, then the least relevant memories, then hints) and
-every drop is reported in ``PromptPlan.dropped``; essential sections are never cut: if they
-alone do not fit, ``PromptTooLong`` names them.
+A token budget keeps the prompt bounded. The conversation is cut in blocks of half the turn limit,
+aligned on the conversation's own line numbers, so a cut drops the oldest half at once and the
+next turns append to the same start again (one cache rebuild, not one per turn); then the least
+relevant memories, then hints. Every drop is reported in ``PromptPlan.dropped``; essential
+sections are never cut: if they alone do not fit, ``PromptTooLong`` names them. The caller passes
+the whole conversation (``StoryState.conversation``), never a sliding tail, or the cut points move.
 """
 
 from __future__ import annotations
@@ -38,7 +41,9 @@ class PromptTooLong(ValueError):
 @dataclass(frozen=True)
 class PromptBudget:
     max_tokens: int = 1536  # prompt tokens, prefix + suffix (prefill cost grows with this)
-    max_history_turns: int = 8  # most recent utterances kept before any token counting
+    # most utterances kept; the conversation is cut in blocks of half this (``history_start``), so
+    # a character sees between half and all of it and its cached prompt is rebuilt once per block
+    max_history_turns: int = 12
     max_memories: int = 5
     max_hints: int = 3
     max_player_chars: int = 600  # a longer line is cut, with a note in ``dropped``
@@ -109,6 +114,11 @@ def system_message(scene: Scene, character_id: str) -> str:
     others = [c for c in scene.characters if c.id != ch.id]
     if others:
         lines.append("Also here: " + "; ".join(f"{c.name} ({c.persona.split('.')[0]})" for c in others) + ".")
+    triggers = character_triggers(scene, character_id)
+    if triggers:
+        # every trigger it can ever fire, described once here (cached); each turn names those allowed now
+        lines.append("Triggers you can make happen, when the turn says they are allowed now:")
+        lines += [f"- {t.id}: {t.description}" for t in triggers]
     lines += [
         "Stay in character. Speak to the player in one to three short sentences.",
         'Answer with one JSON object: {"triggers": the ids of allowed triggers you make happen now, '
@@ -119,7 +129,14 @@ def system_message(scene: Scene, character_id: str) -> str:
     return "\n".join(lines)
 
 
-# -- the variable suffix ---------------------------------------------------------------------
+def character_triggers(scene: Scene, character_id: str) -> list:
+    """The triggers ``character_id`` could fire in some state (its list, and ``fired_by`` if set),
+    in the scene file's order: ``Story.refusal``'s static part."""
+    ch = scene.character(character_id)
+    return [t for t in scene.triggers if t.id in ch.triggers and (not t.fired_by or ch.id in t.fired_by)]
+
+
+# -- the conversation and the per-turn part ----------------------------------------------------
 
 def _story_props(scene: Scene) -> list:
     # walls and floors are scenery the model need not hear about
@@ -147,8 +164,21 @@ def _speaker_name(scene: Scene, speaker: str) -> str:
         return speaker
 
 
-def _user_message(scene: Scene, state: StoryState, allowed: Sequence[str], player_text: str,
-                  history: Sequence[HistoryLine], memories: Sequence[str], hints: Sequence[str]) -> str:
+def _history_text(scene: Scene, history: Sequence[HistoryLine]) -> str:
+    """The conversation block: each line ends in a newline, so the next turn's block starts with
+    this one's text exactly (the cache keeps it)."""
+    if not history:
+        return ""
+    lines = ["Conversation so far:"]
+    for h in history:
+        lines.append(f"{_speaker_name(scene, h.speaker)}: {h.text}"
+                     + (" [cut off by the player]" if h.interrupted else ""))
+    return "\n".join(lines) + "\n"
+
+
+def _turn_text(scene: Scene, state: StoryState, allowed: Sequence[str], player_text: str,
+               memories: Sequence[str], hints: Sequence[str]) -> str:
+    """What changes every turn; last in the prompt, after the conversation."""
     beat = scene.beat(state.beat)
     lines = [f"Now: {beat.goal}"]
     props = _visible_props(scene, state)
@@ -156,8 +186,7 @@ def _user_message(scene: Scene, state: StoryState, allowed: Sequence[str], playe
         lines.append("You see:")
         lines += props
     if allowed:
-        lines.append("Triggers allowed now:")
-        lines += [f"- {t}: {scene.trigger(t).description}" for t in allowed]
+        lines.append("Triggers allowed now: " + ", ".join(allowed) + ".")
     else:
         lines.append('Triggers allowed now: none, so "triggers" must be [].')
     if memories:
@@ -166,13 +195,22 @@ def _user_message(scene: Scene, state: StoryState, allowed: Sequence[str], playe
     if hints:
         lines.append("Director's notes:")
         lines += [f"- {h}" for h in hints]
-    if history:
-        lines.append("Conversation so far:")
-        for h in history:
-            lines.append(f"{_speaker_name(scene, h.speaker)}: {h.text}"
-                         + (" [cut off by the player]" if h.interrupted else ""))
     lines.append(f"The player says: {player_text}")
     return "\n".join(lines)
+
+
+def _user_message(scene: Scene, state: StoryState, allowed: Sequence[str], player_text: str,
+                  history: Sequence[HistoryLine], memories: Sequence[str], hints: Sequence[str]) -> str:
+    return _history_text(scene, history) + _turn_text(scene, state, allowed, player_text, memories, hints)
+
+
+def history_start(n_lines: int, max_lines: int) -> int:
+    """Index of the first conversation line kept under the turn limit: a multiple of half the
+    limit, so it moves only when a whole half has to go (the oldest half is dropped at once)."""
+    if n_lines <= max_lines:
+        return 0
+    step = max(1, max_lines // 2)
+    return -(-(n_lines - max_lines) // step) * step  # the smallest multiple of step that fits
 
 
 def plan_prompt(scene: Scene, state: StoryState, character_id: str, player_text: str,
@@ -206,9 +244,11 @@ def plan_prompt(scene: Scene, state: StoryState, character_id: str, player_text:
     lines = [HistoryLine(h.speaker, neutralise(h.text, special_tokens), h.interrupted) for h in lines]
     if lines and lines[-1].speaker == PLAYER and lines[-1].text == text:
         lines = lines[:-1]  # the caller already noted this line in the conversation
-    if len(lines) > budget.max_history_turns:
-        dropped.append(f"{len(lines) - budget.max_history_turns} older conversation lines (turn limit)")
-        lines = lines[-budget.max_history_turns:]
+    n_lines = len(lines)
+    start = history_start(n_lines, budget.max_history_turns)
+    if start:
+        dropped.append(f"{start} older conversation lines (turn limit)")
+    step = max(1, budget.max_history_turns // 2)
     mems = [m for m in (neutralise(m, special_tokens) for m in memories) if m]
     if len(mems) > budget.max_memories:
         dropped.append(f"{len(mems) - budget.max_memories} less relevant memories (memory limit)")
@@ -223,14 +263,17 @@ def plan_prompt(scene: Scene, state: StoryState, character_id: str, player_text:
     chat_overhead = 16  # role markers of the chat template, a few tokens per message
 
     def total() -> int:
-        user = _user_message(scene, state, allowed, text, lines, mems, hint_list)
+        user = _user_message(scene, state, allowed, text, lines[start:], mems, hint_list)
         return system_tokens + count(user) + chat_overhead
 
-    # Drop optional context by priority until the prompt fits.
+    # Drop optional context by priority until the prompt fits: the conversation by whole blocks
+    # (its start stays on the grid of ``history_start``, so the next turns keep the same start)
+    cut_for_tokens = 0
     while total() > budget.max_tokens:
-        if lines:
-            lines = lines[1:]
-            dropped.append("oldest conversation line (token budget)")
+        if start < n_lines:
+            cut = min(n_lines, start + step)
+            cut_for_tokens += cut - start
+            start = cut
         elif mems:
             mems = mems[:-1]
             dropped.append("least relevant memory (token budget)")
@@ -240,13 +283,17 @@ def plan_prompt(scene: Scene, state: StoryState, character_id: str, player_text:
         else:
             raise PromptTooLong(
                 f"prompt for '{character_id}' needs {total()} tokens with only its essential parts "
-                f"(system prompt {system_tokens} tokens: persona, style, knowledge, goals; beat goal, "
+                f"(system prompt {system_tokens} tokens: persona, style, knowledge, goals, trigger descriptions; beat goal, "
                 f"visible props, {len(allowed)} allowed triggers, player text of {len(text)} characters) "
                 f"but the budget is {budget.max_tokens}: raise PromptBudget.max_tokens or shorten the "
                 f"character's persona/knowledge in the scene file")
+    if cut_for_tokens:
+        dropped.append(f"{cut_for_tokens} older conversation lines (token budget)")
+    tokens = total()
+    lines = lines[start:]
     user = _user_message(scene, state, allowed, text, lines, mems, hint_list)
     messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
-    return PromptPlan(messages=messages, allowed_triggers=allowed, dropped=dropped, tokens=total(), history=lines)
+    return PromptPlan(messages=messages, allowed_triggers=allowed, dropped=dropped, tokens=tokens, history=lines)
 
 
 def build_messages(scene: Scene, state: StoryState, character_id: str, player_text: str,
@@ -259,8 +306,9 @@ def build_messages(scene: Scene, state: StoryState, character_id: str, player_te
 # -- rendering with a tokenizer's chat template ----------------------------------------------
 
 def render_prompt(tokenizer, messages: list[dict]) -> tuple[str, str]:
-    """(prefix_text, suffix_text): prefix = the rendered system message (cacheable), suffix = the
-    rest up to and including the assistant's opening, so prefix + suffix is the whole prompt."""
+    """(prefix_text, suffix_text): prefix = the rendered system message, suffix = the rest up to
+    and including the assistant's opening, so prefix + suffix is the whole prompt. (The split is
+    how training and the torch loop tokenize; the cache itself reuses any common start.)"""
     full = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     prefix = tokenizer.apply_chat_template(messages[:1], tokenize=False, add_generation_prompt=False)
     if not full.startswith(prefix):

@@ -80,7 +80,7 @@ class Conversation:
         character = self.addressee(heard)
         self.ledger.open(turn, step_line, script_text, heard, character, spoken, t_speech_end, t_heard)
         self.transcript.emit(ev.PlayerHeard(turn, heard, language, confidence, addressed=character, t=t_heard))
-        history = list(self.story.state.conversation[-8:])
+        history = list(self.story.state.conversation)  # all of it: prompt.plan_prompt cuts it in blocks
         self.story.note_utterance(PLAYER, heard)
         self.gaze.flush()  # queued before the line: this turn's hints already know the dwell
         # the brain thread judges the line (director.on_player_line) before it prompts the model
@@ -94,7 +94,7 @@ class Conversation:
         turn = self._new_turn()
         rec = self.ledger.open_nudge(turn, character, reason)
         self.transcript.emit(ev.NudgeStarted(turn, character, reason))
-        history = list(self.story.state.conversation[-8:])
+        history = list(self.story.state.conversation)  # all of it: prompt.plan_prompt cuts it in blocks
         self.gaze.flush()
         self.brain.submit(TurnRequest(turn, character, rec.heard_text, self.story.state.model_copy(deep=True),
                                       history, nudge=reason))
