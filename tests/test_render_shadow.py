@@ -2,13 +2,14 @@
 directional light darkens the floor where the box's shadow falls (predicted by projecting the
 box along the light) and nowhere else; without shadow = true nothing darkens; in the demo the
 shadow light changes from the storm light to the lamp when the lamp is lit, and both eyes get it.
+A glTF sheet with an alphaMode MASK cut-out lets the light through its hole onto the floor.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from gltf_assets import scene_folder
+from gltf_assets import masked_sheet, scene_folder
 
 from xrstory.render.renderer import SceneRenderer
 from xrstory.render.view import Pose
@@ -20,7 +21,7 @@ LIGHT = np.array([1.0, -1.0, 0.0]) / np.sqrt(2)  # travels right and down: shado
 BOX_Y, BOX_HALF = 1.0, 0.25
 
 
-def room(tmp_path, name: str, box: bool, shadow: bool = True):
+def room(tmp_path, name: str, box: bool, shadow: bool = True, model=None):
     props = f'''
 [[props]]
 id = "floor"
@@ -45,8 +46,8 @@ position = [0.0, {BOX_Y}, -3.0]
 scale = [{2 * BOX_HALF}, {2 * BOX_HALF}, {2 * BOX_HALF}]
 material = {{ color = [0.8, 0.2, 0.2] }}
 '''
-    return load_scene(scene_folder(tmp_path / name, None, ambient=0.1, sun=1.0, eye=(0.0, 3.0, 0.0),
-                                   look=(0.0, 0.0, -3.0), extra=props))
+    return load_scene(scene_folder(tmp_path / name, model, ambient=0.1, sun=1.0, eye=(0.0, 3.0, 0.0),
+                                   look=(0.0, 0.0, -3.0), position=(0.0, 0.0, -3.0), extra=props))
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +97,23 @@ def test_no_shadow_without_a_shadow_light(display, tmp_path):
     boxed, _ = draw(display, room(tmp_path, "b", box=True, shadow=False))
     shade = np.array([0.0, BOX_Y, -3.0]) + LIGHT * (BOX_Y / -LIGHT[1])
     assert abs(patch(boxed, view, shade) - patch(empty, view, shade)) < 2.0
+
+
+def test_a_mask_cut_out_lets_the_light_through_onto_the_floor(display, tmp_path):
+    """The sheet (y = 1 m over x -0.5..0.5 at z = -3) is opaque on its +x half and cut out on its
+    -x half; the light shifts shadows +1 m in x, so the opaque half darkens the floor at x 1..1.5
+    and the hole's light falls on x 0.5..1. The same sheet drawn OPAQUE darkens both."""
+    empty, view = draw(display, room(tmp_path, "none", box=False))
+    masked, _ = draw(display, room(tmp_path, "mask", box=False, model=masked_sheet(tmp_path / "m.glb")))
+    solid, _ = draw(display, room(tmp_path, "solid", box=False,
+                                  model=masked_sheet(tmp_path / "s.glb", alpha_mode="OPAQUE")))
+    under_opaque, under_hole = (1.25, 0.0, -3.0), (0.75, 0.0, -3.0)
+    assert patch(masked, view, under_opaque) < 0.6 * patch(empty, view, under_opaque)
+    assert patch(masked, view, under_hole) > 0.9 * patch(empty, view, under_hole)
+    assert patch(solid, view, under_hole) < 0.6 * patch(empty, view, under_hole)
+    # the hole itself shows the floor: the cut-out is cut in the lit pass too
+    hole_seen = (-0.25, 1.0, -3.0)
+    assert abs(patch(masked, view, hole_seen, r=1) - patch(empty, view, hole_seen, r=1)) < 3.0
 
 
 def test_lamp_takes_the_shadow_over_from_the_storm_light_in_both_eyes():

@@ -51,7 +51,8 @@ class ModelGpu:
         self._material_textures = [[(TEX_UNIT0 + k, self.textures[m.textures[slot]])
                                     for k, (slot, _, name) in enumerate(SLOTS) if slot in m.textures]
                                    for m in self.materials]
-        program["Material"].binding = MATERIAL_BINDING
+        for prog in (program, depth_program):
+            prog["Material"].binding = MATERIAL_BINDING
         for prog in (program, depth_program):
             prog["Joints"].binding = JOINTS_BINDING
         self._joint_buffers: dict[tuple[int, int], object] = {}
@@ -164,6 +165,17 @@ class ModelGpu:
                 u["u_morph_weights"].write(puppet.weight_bytes[p.node])
             if not depth:
                 self._material(u, p.material_index, opacity)
+            else:  # MASK cut-outs cut the shadow too: the depth shader tests alpha with the material
+                mask = int(m.alpha_mode == "MASK")
+                if last.get("u_alpha_test") != mask:
+                    u["u_alpha_test"].value = last["u_alpha_test"] = mask
+                # bound even when unread: llvmpipe evaluates both sides of the shader's branch
+                self._material_ubos[p.material_index].bind_to_uniform_block(MATERIAL_BINDING)
+                if mask:
+                    u["u_uv_transform"].write(self._uv_bytes[p.material_index])
+                    for unit, tex in self._material_textures[p.material_index][:1]:
+                        if unit == TEX_UNIT0:  # the base colour texture, when the material has one
+                            tex.use(unit)
             cull = not (m.double_sided or depth)  # the shadow pass draws both faces of everything
             if last.get("cull", False) != cull:
                 (ctx.enable if cull else ctx.disable)(moderngl.CULL_FACE)

@@ -36,7 +36,7 @@ from xrstory.story.scene import Scene
 from xrstory.story.state import StoryState
 
 AR_MODES = ("opaque", "alpha_blend", "additive")
-SHADOW_UNIT, SHADOW_DYNAMIC_UNIT = 6, 8  # texture units (0 subtitles, 1-5 materials, 7 morph deltas)
+SHADOW_UNIT = 6  # texture unit (0 subtitles, 1-5 materials, 7 morph deltas)
 
 
 class SceneRenderer:
@@ -58,16 +58,16 @@ class SceneRenderer:
         self._programs = [load_program(ctx, n, shaders_dir) for n in ("scene", "sky", "halo", "text", "model")]
         self.p_scene, self.p_sky, self.p_halo, self.p_text, self.p_model = self._programs
         self.p_scene_depth = load_program(ctx, "scene", shaders_dir, fragment="depth")
-        self.p_model_depth = load_program(ctx, "model", shaders_dir, fragment="depth")
+        self.p_model_depth = load_program(ctx, "model", shaders_dir, fragment="model_depth")
         self._programs += [self.p_scene_depth, self.p_model_depth]
         self._light_ubo = ctx.buffer(reserve=light_block.SIZE_FLOATS * 4)
         for prog in (self.p_scene, self.p_model):
             prog["u_shadow_map"].value = SHADOW_UNIT
-            prog["u_shadow_map_dynamic"].value = SHADOW_DYNAMIC_UNIT
             prog["Lights"].binding = light_block.BINDING
         for i, name in enumerate(("u_tex_base", "u_tex_mr", "u_tex_normal", "u_tex_occlusion", "u_tex_emissive")):
-            if name in self.p_model:
-                self.p_model[name].value = 1 + i
+            for prog in (self.p_model, self.p_model_depth):
+                if name in prog:
+                    prog[name].value = 1 + i
         for prog in (self.p_model, self.p_model_depth):
             prog["u_morph"].value = 7
         self.shadow_size = shadow_size
@@ -77,8 +77,10 @@ class SceneRenderer:
         self._models = {key: ModelGpu(ctx, self.p_model, self.p_model_depth, m, shared)
                         for key, m in self.model.models.items()}
         self._puppets = [c for c in self.model.characters if c.puppet is not None]
-        self._meshes = {kind: MeshGpu(ctx, self.p_scene, data, len(self.model.rows[kind]))
-                        for kind, data in self.model.meshes.items()}
+        # mesh kinds drawn small to large (figures' parts first): see SceneModel.footprint
+        kinds = sorted(self.model.meshes, key=lambda k: self.model.footprint.get(k, 0.0))
+        self._meshes = {kind: MeshGpu(ctx, self.p_scene, self.model.meshes[kind], len(self.model.rows[kind]))
+                        for kind in kinds}
         self._depth_vaos = {kind: ctx.vertex_array(self.p_scene_depth, [
             (m.vbo, "3f 24x", "in_position"), (m.inst[0], "4f 4f 4f 4f 48x/i", "i_model0", "i_model1", "i_model2",
                                                 "i_model3")], m.ibo, index_element_size=4)
@@ -136,7 +138,7 @@ class SceneRenderer:
                     self._translucent_kinds.discard(kind)
             if model.geometry_dirty:
                 if self.shadow is not None:  # (a new map starts stale)
-                    self.shadow.static_stale = True  # a prop or figure moved: its shadow too
+                    self.shadow.stale = True  # a prop or figure moved: its shadow too
                 model.geometry_dirty = False
             model.dirty_kinds.clear()
             model.dirty = False
@@ -188,7 +190,7 @@ class SceneRenderer:
         matrix = light_matrix(kind, where, centre, radius)
         if not np.array_equal(matrix, self.shadow.matrix):
             self.shadow.matrix = matrix
-            self.shadow.static_stale = True
+            self.shadow.stale = True
         return (1 if kind == "directional" else 2), index
 
     def draw(self, views: list[View], targets: list, clear: tuple | None = None, ar_mode: str = "opaque",
@@ -247,10 +249,20 @@ class SceneRenderer:
                 fbo.clear(*clear, depth=1.0, viewport=vp)
             else:
                 fbo.clear(depth=1.0, viewport=vp)
-            ctx.enable_only(moderngl.DEPTH_TEST | moderngl.BLEND)
+            # opaque passes and the sky write alpha 1: blending them would only add a framebuffer read
+            # per pixel (a tenth of llvmpipe's time for a wall); it is on from the translucent pass on
+            ctx.enable_only(moderngl.DEPTH_TEST)
             ctx.depth_func = "<"
             ctx.blend_func = moderngl.ONE, moderngl.ONE_MINUS_SRC_ALPHA
             gl_s += self.clock() - g
+            # characters first: they stand in front of most of the room (early depth test)
+            if self._puppets:
+                u(self.p_model, "u_view_proj").write(vp_bytes)
+                u(self.p_model, "u_eye").write(eye)
+                for c in self._puppets:
+                    n, g = self._models[c.model_kind].draw(c.puppet, c.root, clock=self.clock)
+                    calls, gl_s = calls + n, gl_s + g
+                self._models[self._puppets[0].model_kind].end_pass()
             u(self.p_scene, "u_view_proj").write(vp_bytes)
             u(self.p_scene, "u_eye").write(eye)
             for mesh in self._meshes.values():
@@ -259,13 +271,6 @@ class SceneRenderer:
                     mesh.vaos[0].render(instances=mesh.counts[0])
                     gl_s += self.clock() - g
                     calls += 1
-            if self._puppets:
-                u(self.p_model, "u_view_proj").write(vp_bytes)
-                u(self.p_model, "u_eye").write(eye)
-                for c in self._puppets:
-                    n, g = self._models[c.model_kind].draw(c.puppet, c.root, clock=self.clock)
-                    calls, gl_s = calls + n, gl_s + g
-                self._models[self._puppets[0].model_kind].end_pass()
             if ar_mode == "opaque" and clear is None:
                 inv = view.pose.matrix() @ inverse_projection(view.fov)  # clip -> world
                 u(self.p_sky, "u_inv_view_proj").write(inv.T.tobytes())
@@ -278,6 +283,7 @@ class SceneRenderer:
                 calls += 1
             g = self.clock()
             fbo.depth_mask = False  # translucent things and glows do not hide what is behind them
+            ctx.enable(moderngl.BLEND)
             gl_s += self.clock() - g
             for mesh in self._meshes.values():
                 if mesh.counts[1]:
@@ -314,36 +320,31 @@ class SceneRenderer:
         self.last_stats.draw_calls = calls
 
     def _draw_shadow_map(self) -> tuple[int, float]:
-        """Depth from the shadow light, once per frame for all views: the static map only when
-        props or the light changed, the characters' map every frame. Returns draw calls and the
-        seconds inside GL calls."""
+        """Depth from the shadow light, once per frame for all views, and only when a caster or
+        the light moved (glTF characters move every frame). Returns draw calls and the seconds
+        inside GL calls."""
         sm = self.shadow
+        if not (sm.stale or self._puppets):
+            return 0, 0.0
         calls, gl_s = 0, 0.0
         light_vp = sm.matrix.T.tobytes()
-        if sm.static_stale:
-            sm.static_stale = False
-            g = self.clock()
-            sm.begin(0)
-            gl_s += self.clock() - g
-            self.p_scene_depth["u_view_proj"].write(light_vp)
-            for kind, mesh in self._meshes.items():
-                if mesh.counts[0]:
-                    g = self.clock()
-                    self._depth_vaos[kind].render(instances=mesh.counts[0])
-                    gl_s += self.clock() - g
-                    calls += 1
-        if self._puppets or not sm.dynamic_empty:
-            g = self.clock()
-            sm.begin(1)
-            gl_s += self.clock() - g
-            sm.dynamic_empty = not self._puppets
-            if self._puppets:
-                self.p_model_depth["u_view_proj"].write(light_vp)
-                for c in self._puppets:
-                    n, g = self._models[c.model_kind].draw(c.puppet, c.root, which="depth", clock=self.clock)
-                    calls, gl_s = calls + n, gl_s + g
         g = self.clock()
-        sm.end(SHADOW_UNIT, SHADOW_DYNAMIC_UNIT)
+        sm.begin()
+        gl_s += self.clock() - g
+        self.p_scene_depth["u_view_proj"].write(light_vp)
+        for kind, mesh in self._meshes.items():
+            if mesh.counts[0]:
+                g = self.clock()
+                self._depth_vaos[kind].render(instances=mesh.counts[0])
+                gl_s += self.clock() - g
+                calls += 1
+        if self._puppets:
+            self.p_model_depth["u_view_proj"].write(light_vp)
+            for c in self._puppets:
+                n, g = self._models[c.model_kind].draw(c.puppet, c.root, which="depth", clock=self.clock)
+                calls, gl_s = calls + n, gl_s + g
+        g = self.clock()
+        sm.end(SHADOW_UNIT)
         return calls, gl_s + self.clock() - g
 
     def _sorted_blend_prims(self, eye) -> list:
