@@ -161,7 +161,10 @@ class ModelGpu:
                 u["u_morph_count"].value, u["u_morph_vertices"].value = morph
                 last["morph"] = morph
             if p.morph_tex is not None:
-                p.morph_tex.use(MORPH_UNIT)
+                units = self.shared_state.setdefault("units", {})
+                if units.get(MORPH_UNIT) is not p.morph_tex:
+                    p.morph_tex.use(MORPH_UNIT)
+                    units[MORPH_UNIT] = p.morph_tex
                 u["u_morph_weights"].write(puppet.weight_bytes[p.node])
             if not depth:
                 self._material(u, p.material_index, opacity)
@@ -173,9 +176,11 @@ class ModelGpu:
                 self._material_ubos[p.material_index].bind_to_uniform_block(MATERIAL_BINDING)
                 if mask:
                     u["u_uv_transform"].write(self._uv_bytes[p.material_index])
+                    units = self.shared_state.setdefault("units", {})
                     for unit, tex in self._material_textures[p.material_index][:1]:
                         if unit == TEX_UNIT0:  # the base colour texture, when the material has one
                             tex.use(unit)
+                            units[unit] = tex
             cull = not (m.double_sided or depth)  # the shadow pass draws both faces of everything
             if last.get("cull", False) != cull:
                 (ctx.enable if cull else ctx.disable)(moderngl.CULL_FACE)
@@ -200,9 +205,15 @@ class ModelGpu:
         last = self.shared_state[False]
         if last.get("u_opacity") != opacity:
             u["u_opacity"].value = last["u_opacity"] = opacity
-        u["u_uv_transform"].write(self._uv_bytes[index])
+        uv = self._uv_bytes[index]
+        if last.get("uv") != uv:  # (most materials share the identity transform)
+            u["u_uv_transform"].write(uv)
+            last["uv"] = uv
+        units = self.shared_state.setdefault("units", {})  # texture unit -> what is bound there now
         for unit, tex in self._material_textures[index]:
-            tex.use(unit)
+            if units.get(unit) is not tex:
+                tex.use(unit)
+                units[unit] = tex
 
     def release(self) -> None:
         for p in self.prims:
