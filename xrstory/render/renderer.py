@@ -234,11 +234,12 @@ class SceneRenderer:
             clear = (0.0, 0.0, 0.0, 0.0)
         u = self._u_of
         for c in self._puppets:
-            self._models[c.model_kind].upload_pose(c.puppet)
+            self._models[c.model_kind].upload_pose(c.puppet, c.root)
         if self._shadow_on:
             n, g = self._draw_shadow_map()
             calls, gl_s = calls + n, gl_s + g
         blend_items = self._sorted_blend_prims(self._head)
+        ctx.blend_func = moderngl.ONE, moderngl.ONE_MINUS_SRC_ALPHA  # premultiplied (the halos' restores it)
         for i, view in enumerate(views):
             fbo = targets[i] if len(targets) > 1 else targets[0]
             vp = viewports[i] if viewports else (0, 0, *fbo.size)
@@ -257,15 +258,14 @@ class SceneRenderer:
             # opaque passes and the sky write alpha 1: blending them would only add a framebuffer read
             # per pixel (a tenth of llvmpipe's time for a wall); it is on from the translucent pass on
             ctx.enable_only(moderngl.DEPTH_TEST)
-            ctx.depth_func = "<"
-            ctx.blend_func = moderngl.ONE, moderngl.ONE_MINUS_SRC_ALPHA
+            ctx.depth_func = "<="  # (the sky is drawn at the far plane, depth 1, into what is left)
             gl_s += self.clock() - g
             # characters first: they stand in front of most of the room (early depth test)
             if self._puppets:
                 u(self.p_model, "u_view_proj").write(vp_bytes)
                 u(self.p_model, "u_eye").write(eye)
                 for c in self._puppets:
-                    n, g = self._models[c.model_kind].draw(c.puppet, c.root, clock=self.clock)
+                    n, g = self._models[c.model_kind].draw(c.puppet, clock=self.clock)
                     calls, gl_s = calls + n, gl_s + g
                 self._models[self._puppets[0].model_kind].end_pass()
             u(self.p_scene, "u_view_proj").write(vp_bytes)
@@ -281,9 +281,7 @@ class SceneRenderer:
                 u(self.p_sky, "u_inv_view_proj").write(inv.T.tobytes())
                 u(self.p_sky, "u_eye").write(eye)
                 g = self.clock()
-                ctx.depth_func = "<="
                 self._sky_vao.render(moderngl.TRIANGLES, vertices=3)
-                ctx.depth_func = "<"
                 gl_s += self.clock() - g
                 calls += 1
             g = self.clock()
@@ -295,7 +293,7 @@ class SceneRenderer:
                     calls += 1
             gl_s += self.clock() - g
             for c, prim in blend_items:
-                n, g = self._models[c.model_kind].draw(c.puppet, c.root, which="blend", only=[prim],
+                n, g = self._models[c.model_kind].draw(c.puppet, which="blend", only=[prim],
                                                          clock=self.clock)
                 calls, gl_s = calls + n, gl_s + g
             if blend_items:
@@ -344,7 +342,7 @@ class SceneRenderer:
         if self._puppets:
             self.p_model_depth["u_view_proj"].write(light_vp)
             for c in self._puppets:
-                n, g = self._models[c.model_kind].draw(c.puppet, c.root, which="depth", clock=self.clock)
+                n, g = self._models[c.model_kind].draw(c.puppet, which="depth", clock=self.clock)
                 calls, gl_s = calls + n, gl_s + g
         g = self.clock()
         sm.end(SHADOW_UNIT)
