@@ -7,10 +7,12 @@ framebuffer per view, or one framebuffer with a viewport per view. Per frame::
     renderer.update(story.state, frame.dt, speaking={"maren": 0.6}, subtitles={"maren": "Aye."})
     renderer.draw(frame.views, frame.targets, ar_mode="opaque")
 
-Once per frame: the shadow map of the one shadow-casting light (``shadow.py``). Passes per
-view: opaque instanced meshes (one draw per mesh kind), glTF characters (``model_gpu.py``: one
-draw per primitive, skinned and morphed on the GPU), sky, translucent meshes and blended glTF
-primitives (sorted far to near), light glows, subtitles. Everything writes premultiplied alpha, so ``ar_mode``
+At most once per frame, when a caster or the light moved: the shadow map of the one
+shadow-casting light (``shadow.py``). Passes per view, front to back where it is known so that
+llvmpipe's early depth test skips hidden pixels: glTF characters (``model_gpu.py``: one draw per
+primitive, skinned and morphed on the GPU), opaque instanced meshes (one draw per mesh kind,
+small props before walls and floors), sky, then with blending on: translucent meshes and
+blended glTF primitives (sorted far to near), light glows, subtitles. Everything writes premultiplied alpha, so ``ar_mode``
 "alpha_blend" (transparent clear, no sky) and "additive" (black clear, no sky) are what the
 OpenXR blend modes composite over passthrough. ``last_stats`` splits each frame's CPU time.
 """
