@@ -5,6 +5,10 @@
 // exponential-squared fog; ACES
 // tone map; sRGB encode. Output is premultiplied alpha.
 
+#ifndef SHADOW_TAPS
+#define SHADOW_TAPS 4  // comparison taps per pixel: 4 (a 3x3-texel filter) or 1 (2x2); the renderer chooses
+#endif
+
 const int MAX_DIR = 4;
 const int MAX_POINT = 16;
 const int MAX_SPOT = 4;
@@ -67,6 +71,9 @@ float shadow_at(vec3 world, vec3 n, vec3 l) {
     vec4 c = u_shadow_matrix * vec4(world + n * (0.02 + 0.04 * slope), 1.0);
     vec3 p = c.xyz / c.w * 0.5 + 0.5;
     if (c.w <= 0.0 || p.x <= 0.0 || p.x >= 1.0 || p.y <= 0.0 || p.y >= 1.0 || p.z >= 1.0) return 1.0;
+#if SHADOW_TAPS == 1
+    return texture(u_shadow_map, vec3(p.xy, p.z - 0.0005));  // one bilinear 2x2 comparison
+#else
     // four taps half a texel apart, each a bilinear 2x2 comparison: a 3x3-texel filter for 4 taps
     float sum = 0.0;
     for (int y = 0; y < 2; ++y)
@@ -76,6 +83,7 @@ float shadow_at(vec3 world, vec3 n, vec3 l) {
             sum += texture(u_shadow_map, at);
         }
     return sum * 0.25;
+#endif
 }
 
 vec3 light_surface(vec3 world, vec3 n, vec3 base, float rough, float metal, float ao) {
