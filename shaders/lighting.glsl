@@ -5,6 +5,10 @@
 // exponential-squared fog; ACES
 // tone map; sRGB encode. Output is premultiplied alpha.
 
+#ifndef SHADOW_TAPS
+#define SHADOW_TAPS 4  // comparison taps per pixel: 4 (a 3x3-texel filter) or 1 (2x2); the renderer chooses
+#endif
+
 const int MAX_DIR = 4;
 const int MAX_POINT = 16;
 const int MAX_SPOT = 4;
@@ -29,8 +33,7 @@ layout(std140) uniform Lights {
     vec4 u_spot_direction[MAX_SPOT];   // xyz, w = cos(cone half-angle)
     vec4 u_spot_color[MAX_SPOT];
 };
-uniform sampler2DShadow u_shadow_map;          // props and figures (redrawn when they move)
-uniform sampler2DShadow u_shadow_map_dynamic;  // glTF characters (every frame)
+uniform sampler2DShadow u_shadow_map;  // every caster, redrawn when one or the light moved
 
 const float PI = 3.14159265;
 
@@ -68,31 +71,41 @@ float shadow_at(vec3 world, vec3 n, vec3 l) {
     vec4 c = u_shadow_matrix * vec4(world + n * (0.02 + 0.04 * slope), 1.0);
     vec3 p = c.xyz / c.w * 0.5 + 0.5;
     if (c.w <= 0.0 || p.x <= 0.0 || p.x >= 1.0 || p.y <= 0.0 || p.y >= 1.0 || p.z >= 1.0) return 1.0;
-    // four taps half a texel apart, each a bilinear 2x2 comparison: a 3x3-texel filter for 8 fetches
+#if SHADOW_TAPS == 1
+    return texture(u_shadow_map, vec3(p.xy, p.z - 0.0005));  // one bilinear 2x2 comparison
+#else
+    // four taps half a texel apart, each a bilinear 2x2 comparison: a 3x3-texel filter for 4 taps
     float sum = 0.0;
     for (int y = 0; y < 2; ++y)
         for (int x = 0; x < 2; ++x)
         {
             vec3 at = vec3(p.xy + (vec2(x, y) - 0.5) * u_shadow_params.x, p.z - 0.0005);
-            sum += texture(u_shadow_map, at) * texture(u_shadow_map_dynamic, at);
+            sum += texture(u_shadow_map, at);
         }
     return sum * 0.25;
+#endif
 }
 
 vec3 light_surface(vec3 world, vec3 n, vec3 base, float rough, float metal, float ao) {
     vec3 v = normalize(u_eye - world);
     // hemispheric ambient: more from above than below; metals reflect it as tinted specular
     vec3 color = ao * u_ambient.rgb * (0.55 + 0.45 * n.y) * mix(base, base * 0.5 + 0.5 * base * (1.0 - rough), metal);
+    // the shadow light's visibility, computed once: llvmpipe runs both sides of every branch (masked
+    // lanes), so a shadow lookup inside the light loops would be paid once per light
+    int si = clamp(u_shadow.y, 0, MAX_POINT - 1);
+    vec3 sl = u_shadow.x == 1 ? -u_dir_direction[min(si, MAX_DIR - 1)].xyz
+                              : normalize(u_point_position[si].xyz - world);
+    float shadow = u_shadow.x == 0 ? 1.0 : shadow_at(world, n, sl);
     for (int i = 0; i < u_counts.x; ++i) {
         vec3 l = -u_dir_direction[i].xyz;
-        float sh = (u_shadow.x == 1 && i == u_shadow.y) ? shadow_at(world, n, l) : 1.0;
+        float sh = (u_shadow.x == 1 && i == u_shadow.y) ? shadow : 1.0;
         color += brdf(n, v, l, base, rough, metal) * u_dir_color[i].rgb * PI * sh;
     }
     for (int i = 0; i < u_counts.y; ++i) {
         vec3 d = u_point_position[i].xyz - world;
         float dist = length(d);
         vec3 l = d / max(dist, 1e-4);
-        float sh = (u_shadow.x == 2 && i == u_shadow.y) ? shadow_at(world, n, l) : 1.0;
+        float sh = (u_shadow.x == 2 && i == u_shadow.y) ? shadow : 1.0;
         color += brdf(n, v, l, base, rough, metal) * u_point_color[i].rgb * PI
                  * range_falloff(dist, u_point_position[i].w) * sh;
     }

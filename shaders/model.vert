@@ -14,15 +14,17 @@ const int MAX_TARGETS = 16;
 const int MORPH_WIDTH = 4096;             // texels per row of the morph texture
 
 uniform mat4 u_view_proj;
-uniform mat4 u_model;                     // model space -> world
 uniform int u_skinned;
 layout(std140) uniform Joints {           // one buffer per character and skin, written once a frame
     mat4 u_joints[MAX_JOINTS];            // model space, joint world @ inverse bind
 };
+layout(std140) uniform Instance {         // one buffer per character and primitive, written once a frame
+    mat4 u_model;                         // model space -> world
+    vec4 u_morph_weights[MAX_TARGETS / 4];  // weight of target t: [t / 4][t % 4]
+};
 uniform sampler2D u_morph;                // RGBA32F: per target, per vertex: position delta, normal delta
 uniform int u_morph_count;
 uniform int u_morph_vertices;
-uniform float u_morph_weights[MAX_TARGETS];
 uniform mat3 u_uv_transform;              // KHR_texture_transform
 
 out vec3 v_world;
@@ -33,7 +35,7 @@ void main() {
     vec3 p = in_position;
     vec3 n = in_normal;
     for (int t = 0; t < u_morph_count; ++t) {
-        float w = u_morph_weights[t];
+        float w = u_morph_weights[t / 4][t % 4];
         if (w == 0.0) continue;
         int i = (t * u_morph_vertices + gl_VertexID) * 2;
         p += w * texelFetch(u_morph, ivec2(i % MORPH_WIDTH, i / MORPH_WIDTH), 0).xyz;

@@ -2,7 +2,8 @@
 folder that shows one of them as a character in a plain, fog-free room.
 
 Each asset isolates one feature: a 2x2 texture on a quad (texel order, sRGB decode), a
-two-joint arm (skinning), two overlapping blended quads (sorting). They are written per test
+two-joint arm (skinning), two overlapping blended quads (sorting), a sheet with a MASK
+cut-out (shadows through the hole). They are written per test
 session into a temporary folder and validated with glTF-Validator like the shipped ones.
 """
 
@@ -92,6 +93,25 @@ def clips_model(path: Path) -> Path:
     # CUBICSPLINE keys: (in-tangent, value, out-tangent) each
     b.animation("cubic", [(n, "translation", [0.0, 2.0],
                            [(0, 0, 0), (0, 0, 0), (1, 0, 0), (1, 0, 0), (4, 0, 0), (0, 0, 0)], "CUBICSPLINE")])
+    return b.save(path)
+
+
+def masked_sheet(path: Path, alpha_mode: str = "MASK") -> Path:
+    """A horizontal 1 m double-sided sheet at y=1 (x, z in -0.5..0.5) whose 2x1 NEAREST base
+    colour texture is transparent on its -x half and opaque on its +x half, cut off at 0.5
+    (``alpha_mode`` "OPAQUE" keeps the whole sheet), and a 1 cm marker triangle at y=0 so the
+    model stands 1 m tall."""
+    b = GltfBuilder()
+    texels = np.array([[(200, 200, 200, 0), (200, 200, 200, 255)]], np.uint8)
+    tex = b.texture(texels, mag=NEAREST, min_=NEAREST, wrap=CLAMP)
+    mat = b.material("sheet", base_texture=tex, metallic=0.0, roughness=1.0, alpha_mode=alpha_mode,
+                     alpha_cutoff=0.5 if alpha_mode == "MASK" else None, double_sided=True)
+    pos = [(-0.5, 1.0, 0.5), (0.5, 1.0, 0.5), (0.5, 1.0, -0.5), (-0.5, 1.0, -0.5)]
+    sheet = b.mesh("sheet", pos, [(0, 1, 0)] * 4, [0, 1, 2, 0, 2, 3], mat, uv=[(0, 0), (1, 0), (1, 0), (0, 0)])
+    marker = b.mesh("marker", [(0.2, 0, 0), (0.21, 0, 0), (0.2, 0.01, 0)], [(0, 0, 1)] * 3, [0, 1, 2], mat,
+                    uv=[(1, 0)] * 3)
+    b.node("sheet", mesh=sheet)
+    b.node("marker", mesh=marker)
     return b.save(path)
 
 

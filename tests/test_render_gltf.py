@@ -23,6 +23,7 @@ from gltf_assets import (
     arm,
     blended_pair,
     clips_model,
+    masked_sheet,
     morph_triangle,
     scene_folder,
     textured_quad,
@@ -43,7 +44,7 @@ def assets(tmp_path_factory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("gltf")
     return {"quad": textured_quad(d / "quad.glb"), "arm": arm(d / "arm.glb"), "pair": blended_pair(d / "pair.glb"),
             "shifted": textured_quad(d / "shifted.glb", offset=(0.5, 0.0)), "clips": clips_model(d / "clips.glb"),
-            "morph": morph_triangle(d / "morph.glb")}
+            "morph": morph_triangle(d / "morph.glb"), "sheet": masked_sheet(d / "sheet.glb")}
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from xrstory.render.gltf import load_model
 from xrstory.render.mesh import MeshError
 from xrstory.render.pose import ClipMixer, ModelPose, clip_tracks
 from xrstory.render.scene_model import SceneModel
-from xrstory.story import load_scene
+from xrstory.story import SceneError, load_scene
 
 ROOT_ASSETS = "assets/characters"
 
@@ -121,13 +121,25 @@ def _scene_with(folder: Path, appearance: str):
 
 
 def test_unknown_clip_or_morph_target_is_an_error_naming_scene_and_field(tmp_path):
+    """Loading the scene refuses it (the validator reads the model's clips and targets); a scene
+    changed after loading is refused again by the renderer, naming the same field."""
+    with pytest.raises(SceneError, match=r"scene\.toml:\d+: characters\[0\]\.appearance\.animations\.happy: "
+                                         r"character 'thing': no animation clip 'dance' in maren\.glb"):
+        _scene_with(tmp_path / "a", 'animations = { happy = "dance" }')
+    with pytest.raises(SceneError, match=r"characters\[0\]\.appearance\.visemes\.aa\.jaw: character 'thing': "
+                                         r"no morph target 'jaw' in maren\.glb"):
+        _scene_with(tmp_path / "b", "[characters.appearance.visemes]\naa = { jaw = 1.0 }")
+    with pytest.raises(SceneError, match=r"appearance\.model: character 'thing': file not found: 'nothing\.glb'"):
+        _missing_model_scene(tmp_path / "c")
+    scene = _scene_with(tmp_path / "d", "")
+    scene.characters[0].appearance.animations["happy"] = "dance"
     with pytest.raises(MeshError, match=r"scene\.toml: character 'thing': appearance\.animations\.happy = "
                                         r"'dance': no such clip in maren\.glb"):
-        SceneModel(_scene_with(tmp_path / "a", 'animations = { happy = "dance" }'))
+        SceneModel(scene)
+    scene = _scene_with(tmp_path / "e", "")
+    scene.characters[0].appearance.visemes["aa"] = {"jaw": 1.0}
     with pytest.raises(MeshError, match=r"appearance\.visemes\.aa: no morph target 'jaw' in maren\.glb"):
-        SceneModel(_scene_with(tmp_path / "b", "[characters.appearance.visemes]\naa = { jaw = 1.0 }"))
-    with pytest.raises(MeshError, match=r"appearance\.model = 'nothing\.glb': .*glTF file not found"):
-        SceneModel(_missing_model_scene(tmp_path / "c"))
+        SceneModel(scene)
 
 
 def test_a_required_extension_we_do_not_draw_is_named(tmp_path):

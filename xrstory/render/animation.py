@@ -34,11 +34,14 @@ class PropLook:
     light_offset: np.ndarray  # (3,) metres, prop space
 
     def blend(self, other: PropLook, t: float) -> PropLook:
-        out = {}
-        for f in fields(self):
-            a, b = getattr(self, f.name), getattr(other, f.name)
-            out[f.name] = a + (b - a) * t
-        return PropLook(**out)
+        # field names looked up once (dataclasses.fields per call was most of a blend's cost)
+        return PropLook(*[a + (b - a) * t for a, b in zip(self._values(), other._values(), strict=True)])
+
+    def _values(self) -> list:
+        return [getattr(self, name) for name in _PROP_LOOK_FIELDS]
+
+
+_PROP_LOOK_FIELDS = tuple(f.name for f in fields(PropLook))
 
 
 def resolve_look(prop: Prop, state_name: str | None) -> PropLook:

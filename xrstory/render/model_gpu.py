@@ -1,7 +1,8 @@
 """A glTF model on the GPU: one vertex array per primitive (for the lit pass and the shadow
 pass), textures with their samplers (sRGB ones decoded by the sampler), a float texture of
 morph deltas per primitive. ``draw`` issues one draw call per primitive; the model's pose
-(joint matrices, morph weights) arrives as bytes from ``Puppet``.
+(joint matrices, morph weights, the character's place) is written into uniform buffers once a
+frame (``upload_pose``), so each draw binds buffers rather than writing uniforms.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import time
 import numpy as np
 
 from xrstory.render.gltf import GltfModel, MaterialData
+from xrstory.render.puppet import MAX_TARGETS
 
 GL_SRGB8_ALPHA8, GL_RGBA8 = 0x8C43, 0x8058
 MORPH_WIDTH = 4096
@@ -19,7 +21,7 @@ SLOTS = (("base", 1, "u_tex_base"), ("mr", 2, "u_tex_mr"), ("normal", 4, "u_tex_
          ("occlusion", 8, "u_tex_occlusion"), ("emissive", 16, "u_tex_emissive"))
 TEX_UNIT0 = 1  # units 1..5 material textures, 6 shadow map, 7 morph deltas (0 is the subtitles' atlas)
 MORPH_UNIT = 7
-MATERIAL_BINDING, JOINTS_BINDING = 1, 2  # uniform block bindings (0 is Lights)
+MATERIAL_BINDING, JOINTS_BINDING, INSTANCE_BINDING = 1, 2, 3  # uniform block bindings (0 is Lights)
 
 
 def material_block(m: MaterialData) -> bytes:
@@ -35,7 +37,7 @@ def material_block(m: MaterialData) -> bytes:
 
 class _Prim:
     __slots__ = ("vaos", "buffers", "material", "material_index", "morph_tex", "morph_count", "vertices", "node", "mesh",
-                 "skin", "centre", "blend")
+                 "skin", "centre", "blend", "index")
 
 
 class ModelGpu:
@@ -51,10 +53,14 @@ class ModelGpu:
         self._material_textures = [[(TEX_UNIT0 + k, self.textures[m.textures[slot]])
                                     for k, (slot, _, name) in enumerate(SLOTS) if slot in m.textures]
                                    for m in self.materials]
-        program["Material"].binding = MATERIAL_BINDING
+        for prog in (program, depth_program):
+            prog["Material"].binding = MATERIAL_BINDING
         for prog in (program, depth_program):
             prog["Joints"].binding = JOINTS_BINDING
+            prog["Instance"].binding = INSTANCE_BINDING
         self._joint_buffers: dict[tuple[int, int], object] = {}
+        self._instance_buffers: dict[tuple[int, int], object] = {}  # (puppet, primitive) -> Instance block
+        self._instance = np.zeros(16 + MAX_TARGETS, np.float32)  # model matrix (column-major), weights
         self.prims: list[_Prim] = []
         for node_index in model.order:
             node = model.nodes[node_index]
@@ -62,6 +68,7 @@ class ModelGpu:
                 continue
             for p in model.meshes[node.mesh].primitives:
                 self.prims.append(self._prim(p, node_index, node))
+                self.prims[-1].index = len(self.prims) - 1
         self._u = {n: program[n] for n in program if hasattr(program[n], "write") or hasattr(program[n], "value")}
         self._du = {n: depth_program[n] for n in depth_program if hasattr(depth_program[n], "write")
                     or hasattr(depth_program[n], "value")}
@@ -116,32 +123,44 @@ class ModelGpu:
         return pr
 
     # -- drawing ----------------------------------------------------------------------
-    def upload_pose(self, puppet) -> None:
-        """The puppet's joint matrices into its uniform buffers, once per frame for every pass."""
+    def upload_pose(self, puppet, root: np.ndarray) -> None:
+        """The puppet's joint matrices, and per primitive its model matrix (``root``: (4, 4)
+        model space -> world) and morph weights, into uniform buffers: once per frame for every
+        pass, so a draw binds a buffer instead of writing uniforms."""
         for skin, data in puppet.joint_bytes.items():
             key = (id(puppet), skin)
             buf = self._joint_buffers.get(key)
             if buf is None:
                 buf = self._joint_buffers[key] = self.ctx.buffer(reserve=len(data))
             buf.write(data)
+        block = self._instance
+        for i, p in enumerate(self.prims):
+            model = root if p.skin is not None else root @ puppet.world[p.node]
+            block[:16] = model.T.ravel()
+            block[16:] = puppet.weights_padded[p.node] if p.morph_tex is not None else 0.0
+            key = (id(puppet), i)
+            buf = self._instance_buffers.get(key)
+            if buf is None:
+                buf = self._instance_buffers[key] = self.ctx.buffer(reserve=block.nbytes)
+            buf.write(block.tobytes())
 
     def blend_prims(self) -> list[_Prim]:
         return [p for p in self.prims if p.blend]
 
-    def draw(self, puppet, root: np.ndarray, opacity: float = 1.0, which: str = "opaque",
+    def draw(self, puppet, opacity: float = 1.0, which: str = "opaque",
              only: list | None = None, clock=time.perf_counter) -> tuple[int, float]:
-        """Draw primitives: ``which`` "opaque" (OPAQUE and MASK), "blend", or "depth" (shadow
-        pass, every non-blended primitive). ``root``: (4, 4) model space -> world. Returns the
-        number of draw calls and the seconds spent inside them (the renderer's GL share)."""
+        """Draw primitives in the pose ``upload_pose`` last gave: ``which`` "opaque" (OPAQUE and
+        MASK), "blend", or "depth" (shadow pass, every non-blended primitive). Returns the number
+        of draw calls and the seconds spent inside them (the renderer's GL share)."""
         import moderngl
 
         ctx = self.ctx
         depth = which == "depth"
         u = self._du if depth else self._u
         last = self.shared_state.setdefault(which == "depth", {})  # values the program holds already
-        root_bytes = np.ascontiguousarray(root.T, np.float32).tobytes()
         calls, gl_s = 0, 0.0
-        for p in (only if only is not None else self.prims):
+        prims = only if only is not None else self.prims
+        for p in prims:
             if p.blend != (which == "blend") and not (depth and not p.blend):
                 continue
             if depth and p.blend:
@@ -152,18 +171,31 @@ class ModelGpu:
                 u["u_skinned"].value = last["u_skinned"] = skinned
             if skinned:
                 self._joint_buffers[(id(puppet), p.skin)].bind_to_uniform_block(JOINTS_BINDING)
-                u["u_model"].write(root_bytes)
-            else:
-                u["u_model"].write(np.ascontiguousarray((root @ puppet.world[p.node]).T, np.float32).tobytes())
+            self._instance_buffers[(id(puppet), p.index)].bind_to_uniform_block(INSTANCE_BINDING)
             morph = (p.morph_count, p.vertices) if p.morph_tex is not None else (0, 0)
             if last.get("morph") != morph:
                 u["u_morph_count"].value, u["u_morph_vertices"].value = morph
                 last["morph"] = morph
             if p.morph_tex is not None:
-                p.morph_tex.use(MORPH_UNIT)
-                u["u_morph_weights"].write(puppet.weight_bytes[p.node])
+                units = self.shared_state.setdefault("units", {})
+                if units.get(MORPH_UNIT) is not p.morph_tex:
+                    p.morph_tex.use(MORPH_UNIT)
+                    units[MORPH_UNIT] = p.morph_tex
             if not depth:
                 self._material(u, p.material_index, opacity)
+            else:  # MASK cut-outs cut the shadow too: the depth shader tests alpha with the material
+                mask = int(m.alpha_mode == "MASK")
+                if last.get("u_alpha_test") != mask:
+                    u["u_alpha_test"].value = last["u_alpha_test"] = mask
+                # bound even when unread: llvmpipe evaluates both sides of the shader's branch
+                self._material_ubos[p.material_index].bind_to_uniform_block(MATERIAL_BINDING)
+                if mask:
+                    u["u_uv_transform"].write(self._uv_bytes[p.material_index])
+                    units = self.shared_state.setdefault("units", {})
+                    for unit, tex in self._material_textures[p.material_index][:1]:
+                        if unit == TEX_UNIT0:  # the base colour texture, when the material has one
+                            tex.use(unit)
+                            units[unit] = tex
             cull = not (m.double_sided or depth)  # the shadow pass draws both faces of everything
             if last.get("cull", False) != cull:
                 (ctx.enable if cull else ctx.disable)(moderngl.CULL_FACE)
@@ -188,9 +220,15 @@ class ModelGpu:
         last = self.shared_state[False]
         if last.get("u_opacity") != opacity:
             u["u_opacity"].value = last["u_opacity"] = opacity
-        u["u_uv_transform"].write(self._uv_bytes[index])
+        uv = self._uv_bytes[index]
+        if last.get("uv") != uv:  # (most materials share the identity transform)
+            u["u_uv_transform"].write(uv)
+            last["uv"] = uv
+        units = self.shared_state.setdefault("units", {})  # texture unit -> what is bound there now
         for unit, tex in self._material_textures[index]:
-            tex.use(unit)
+            if units.get(unit) is not tex:
+                tex.use(unit)
+                units[unit] = tex
 
     def release(self) -> None:
         for p in self.prims:
@@ -202,7 +240,7 @@ class ModelGpu:
                 p.morph_tex.release()
         for t in self.textures:
             t.release()
-        for b in (*self._material_ubos, *self._joint_buffers.values()):
+        for b in (*self._material_ubos, *self._joint_buffers.values(), *self._instance_buffers.values()):
             b.release()
-        self._material_ubos, self._joint_buffers = [], {}
+        self._material_ubos, self._joint_buffers, self._instance_buffers = [], {}, {}
         self.prims, self.textures = [], []

@@ -49,8 +49,7 @@ class Puppet:
         self.world = self.pose.world()
         self.joint_bytes: dict[int, bytes] = {}
         self._joints = [np.tile(np.eye(4, dtype=np.float32), (MAX_JOINTS, 1, 1)) for _ in model.skins]
-        self._weights_pad = np.zeros(MAX_TARGETS, np.float32)
-        self.weight_bytes: dict[int, bytes] = {}
+        self.weights_padded: dict[int, np.ndarray] = {}  # mesh node -> (MAX_TARGETS,) morph weights
         self.evaluate(0.0, 0.0, "")
 
     def gesture(self, emotion_or_name: str) -> bool:
@@ -68,8 +67,9 @@ class Puppet:
             jm = self.pose.joint_matrices(s, self.world)
             self._joints[s][:len(jm)] = jm.transpose(0, 2, 1)  # column-major for GLSL
             self.joint_bytes[s] = self._joints[s].tobytes()  # the uniform array is written whole
-        pad = self._weights_pad
         for node, w in self.pose.weights.items():
+            pad = self.weights_padded.get(node)
+            if pad is None:
+                pad = self.weights_padded[node] = np.zeros(MAX_TARGETS, np.float32)
             n = min(len(w), MAX_TARGETS)
             pad[:n] = w[:n]
-            self.weight_bytes[node] = pad.tobytes()

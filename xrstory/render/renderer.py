@@ -7,10 +7,12 @@ framebuffer per view, or one framebuffer with a viewport per view. Per frame::
     renderer.update(story.state, frame.dt, speaking={"maren": 0.6}, subtitles={"maren": "Aye."})
     renderer.draw(frame.views, frame.targets, ar_mode="opaque")
 
-Once per frame: the shadow map of the one shadow-casting light (``shadow.py``). Passes per
-view: opaque instanced meshes (one draw per mesh kind), glTF characters (``model_gpu.py``: one
-draw per primitive, skinned and morphed on the GPU), sky, translucent meshes and blended glTF
-primitives (sorted far to near), light glows, subtitles. Everything writes premultiplied alpha, so ``ar_mode``
+At most once per frame, when a caster or the light moved: the shadow map of the one
+shadow-casting light (``shadow.py``). Passes per view, front to back where it is known so that
+llvmpipe's early depth test skips hidden pixels: glTF characters (``model_gpu.py``: one draw per
+primitive, skinned and morphed on the GPU), opaque instanced meshes (one draw per mesh kind,
+small props before walls and floors), sky, then with blending on: translucent meshes and
+blended glTF primitives (sorted far to near), light glows, subtitles. Everything writes premultiplied alpha, so ``ar_mode``
 "alpha_blend" (transparent clear, no sky) and "additive" (black clear, no sky) are what the
 OpenXR blend modes composite over passthrough. ``last_stats`` splits each frame's CPU time.
 """
@@ -36,14 +38,14 @@ from xrstory.story.scene import Scene
 from xrstory.story.state import StoryState
 
 AR_MODES = ("opaque", "alpha_blend", "additive")
-SHADOW_UNIT, SHADOW_DYNAMIC_UNIT = 6, 8  # texture units (0 subtitles, 1-5 materials, 7 morph deltas)
+SHADOW_UNIT = 6  # texture unit (0 subtitles, 1-5 materials, 7 morph deltas)
 
 
 class SceneRenderer:
     def __init__(self, ctx, scene: Scene, state: StoryState | None = None,
                  shaders_dir: str | Path | None = None, assets_dir: str | Path | None = None,
                  srgb_encode: bool = True, exposure: float = 0.6, cloudiness: float | None = None,
-                 shadow_size: int | None = None):
+                 shadow_size: int | None = None, shadow_taps: int = 4):
         self.ctx = ctx
         self.scene = scene
         self.model = SceneModel(scene, state)
@@ -55,30 +57,38 @@ class SceneRenderer:
         # time (time.thread_time), which a loaded machine's waiting does not inflate
         self.clock = time.perf_counter
         self._head = np.asarray(scene.viewpoint().position, np.float32)
-        self._programs = [load_program(ctx, n, shaders_dir) for n in ("scene", "sky", "halo", "text", "model")]
+        if shadow_taps not in (1, 4):
+            raise ValueError(f"shadow_taps {shadow_taps}: must be 4 (a 3x3-texel filter) or 1 (2x2, about a tenth "
+                             "less llvmpipe time at small eyes)")
+        taps = {"SHADOW_TAPS": shadow_taps}
+        self._programs = [load_program(ctx, n, shaders_dir, defines=taps if n in ("scene", "model") else None)
+                          for n in ("scene", "sky", "halo", "text", "model")]
         self.p_scene, self.p_sky, self.p_halo, self.p_text, self.p_model = self._programs
         self.p_scene_depth = load_program(ctx, "scene", shaders_dir, fragment="depth")
-        self.p_model_depth = load_program(ctx, "model", shaders_dir, fragment="depth")
+        self.p_model_depth = load_program(ctx, "model", shaders_dir, fragment="model_depth")
         self._programs += [self.p_scene_depth, self.p_model_depth]
         self._light_ubo = ctx.buffer(reserve=light_block.SIZE_FLOATS * 4)
         for prog in (self.p_scene, self.p_model):
             prog["u_shadow_map"].value = SHADOW_UNIT
-            prog["u_shadow_map_dynamic"].value = SHADOW_DYNAMIC_UNIT
             prog["Lights"].binding = light_block.BINDING
         for i, name in enumerate(("u_tex_base", "u_tex_mr", "u_tex_normal", "u_tex_occlusion", "u_tex_emissive")):
-            if name in self.p_model:
-                self.p_model[name].value = 1 + i
+            for prog in (self.p_model, self.p_model_depth):
+                if name in prog:
+                    prog[name].value = 1 + i
         for prog in (self.p_model, self.p_model_depth):
             prog["u_morph"].value = 7
         self.shadow_size = shadow_size
         self.shadow: ShadowMap | None = None  # made at the first draw, sized for its targets
         self._shadow_on = False
+        self._shadow_key: tuple | None = None  # what the shadow frustum was last computed from
         shared: dict = {}
         self._models = {key: ModelGpu(ctx, self.p_model, self.p_model_depth, m, shared)
                         for key, m in self.model.models.items()}
         self._puppets = [c for c in self.model.characters if c.puppet is not None]
-        self._meshes = {kind: MeshGpu(ctx, self.p_scene, data, len(self.model.rows[kind]))
-                        for kind, data in self.model.meshes.items()}
+        # mesh kinds drawn small to large (figures' parts first): see SceneModel.footprint
+        kinds = sorted(self.model.meshes, key=lambda k: self.model.footprint.get(k, 0.0))
+        self._meshes = {kind: MeshGpu(ctx, self.p_scene, self.model.meshes[kind], len(self.model.rows[kind]))
+                        for kind in kinds}
         self._depth_vaos = {kind: ctx.vertex_array(self.p_scene_depth, [
             (m.vbo, "3f 24x", "in_position"), (m.inst[0], "4f 4f 4f 4f 48x/i", "i_model0", "i_model1", "i_model2",
                                                 "i_model3")], m.ibo, index_element_size=4)
@@ -136,7 +146,7 @@ class SceneRenderer:
                     self._translucent_kinds.discard(kind)
             if model.geometry_dirty:
                 if self.shadow is not None:  # (a new map starts stale)
-                    self.shadow.static_stale = True  # a prop or figure moved: its shadow too
+                    self.shadow.stale = True  # a prop or figure moved: its shadow too
                 model.geometry_dirty = False
             model.dirty_kinds.clear()
             model.dirty = False
@@ -178,6 +188,10 @@ class SceneRenderer:
         if not self._shadow_on:
             return 0, 0
         kind, index, where, target = sh
+        key = (kind, where.tobytes(), None if target is None else target.tobytes())
+        if key == self._shadow_key:  # the light and its target as last frame (characters stand still)
+            return (1 if kind == "directional" else 2), index
+        self._shadow_key = key
         feet = [c.position for c in self.model.characters]
         # the characters are what shadows must show; a scene without them: what the viewpoint looks at
         centre = (np.mean(feet, axis=0) + np.array([0, 0.8, 0], np.float32) if feet
@@ -188,7 +202,7 @@ class SceneRenderer:
         matrix = light_matrix(kind, where, centre, radius)
         if not np.array_equal(matrix, self.shadow.matrix):
             self.shadow.matrix = matrix
-            self.shadow.static_stale = True
+            self.shadow.stale = True
         return (1 if kind == "directional" else 2), index
 
     def draw(self, views: list[View], targets: list, clear: tuple | None = None, ar_mode: str = "opaque",
@@ -227,11 +241,12 @@ class SceneRenderer:
             clear = (0.0, 0.0, 0.0, 0.0)
         u = self._u_of
         for c in self._puppets:
-            self._models[c.model_kind].upload_pose(c.puppet)
+            self._models[c.model_kind].upload_pose(c.puppet, c.root)
         if self._shadow_on:
             n, g = self._draw_shadow_map()
             calls, gl_s = calls + n, gl_s + g
         blend_items = self._sorted_blend_prims(self._head)
+        ctx.blend_func = moderngl.ONE, moderngl.ONE_MINUS_SRC_ALPHA  # premultiplied (the halos' restores it)
         for i, view in enumerate(views):
             fbo = targets[i] if len(targets) > 1 else targets[0]
             vp = viewports[i] if viewports else (0, 0, *fbo.size)
@@ -247,46 +262,45 @@ class SceneRenderer:
                 fbo.clear(*clear, depth=1.0, viewport=vp)
             else:
                 fbo.clear(depth=1.0, viewport=vp)
-            ctx.enable_only(moderngl.DEPTH_TEST | moderngl.BLEND)
-            ctx.depth_func = "<"
-            ctx.blend_func = moderngl.ONE, moderngl.ONE_MINUS_SRC_ALPHA
+            # opaque passes and the sky write alpha 1: blending them would only add a framebuffer read
+            # per pixel (a tenth of llvmpipe's time for a wall); it is on from the translucent pass on
+            ctx.enable_only(moderngl.DEPTH_TEST)
+            ctx.depth_func = "<="  # (the sky is drawn at the far plane, depth 1, into what is left)
             gl_s += self.clock() - g
-            u(self.p_scene, "u_view_proj").write(vp_bytes)
-            u(self.p_scene, "u_eye").write(eye)
-            for mesh in self._meshes.values():
-                if mesh.counts[0]:
-                    g = self.clock()
-                    mesh.vaos[0].render(instances=mesh.counts[0])
-                    gl_s += self.clock() - g
-                    calls += 1
+            # characters first: they stand in front of most of the room (early depth test)
             if self._puppets:
                 u(self.p_model, "u_view_proj").write(vp_bytes)
                 u(self.p_model, "u_eye").write(eye)
                 for c in self._puppets:
-                    n, g = self._models[c.model_kind].draw(c.puppet, c.root, clock=self.clock)
+                    n, g = self._models[c.model_kind].draw(c.puppet, clock=self.clock)
                     calls, gl_s = calls + n, gl_s + g
                 self._models[self._puppets[0].model_kind].end_pass()
+            u(self.p_scene, "u_view_proj").write(vp_bytes)
+            u(self.p_scene, "u_eye").write(eye)
+            g = self.clock()  # the loop is render calls only: timed as one block (a clock read costs too)
+            for mesh in self._meshes.values():
+                if mesh.counts[0]:
+                    mesh.vaos[0].render(instances=mesh.counts[0])
+                    calls += 1
+            gl_s += self.clock() - g
             if ar_mode == "opaque" and clear is None:
                 inv = view.pose.matrix() @ inverse_projection(view.fov)  # clip -> world
                 u(self.p_sky, "u_inv_view_proj").write(inv.T.tobytes())
                 u(self.p_sky, "u_eye").write(eye)
                 g = self.clock()
-                ctx.depth_func = "<="
                 self._sky_vao.render(moderngl.TRIANGLES, vertices=3)
-                ctx.depth_func = "<"
                 gl_s += self.clock() - g
                 calls += 1
             g = self.clock()
             fbo.depth_mask = False  # translucent things and glows do not hide what is behind them
-            gl_s += self.clock() - g
+            ctx.enable(moderngl.BLEND)
             for mesh in self._meshes.values():
                 if mesh.counts[1]:
-                    g = self.clock()
                     mesh.vaos[1].render(instances=mesh.counts[1])
-                    gl_s += self.clock() - g
                     calls += 1
+            gl_s += self.clock() - g
             for c, prim in blend_items:
-                n, g = self._models[c.model_kind].draw(c.puppet, c.root, which="blend", only=[prim],
+                n, g = self._models[c.model_kind].draw(c.puppet, which="blend", only=[prim],
                                                          clock=self.clock)
                 calls, gl_s = calls + n, gl_s + g
             if blend_items:
@@ -305,8 +319,8 @@ class SceneRenderer:
                 g = self.clock()
                 ctx.disable(moderngl.DEPTH_TEST)  # subtitles stay readable in front of the scene
                 gl_s += self.clock() - g
-                self.subtitles.draw(view_proj, anchors, self._head, self.srgb_encode)
-                calls += len(self.subtitles.captions)
+                n, g = self.subtitles.draw(view_proj, anchors, self._head, self.srgb_encode, clock=self.clock)
+                calls, gl_s = calls + n, gl_s + g
             fbo.depth_mask = True
         ctx.scissor = None
         self.last_stats.draw_ms = (self.clock() - t0) * 1e3
@@ -314,36 +328,31 @@ class SceneRenderer:
         self.last_stats.draw_calls = calls
 
     def _draw_shadow_map(self) -> tuple[int, float]:
-        """Depth from the shadow light, once per frame for all views: the static map only when
-        props or the light changed, the characters' map every frame. Returns draw calls and the
-        seconds inside GL calls."""
+        """Depth from the shadow light, once per frame for all views, and only when a caster or
+        the light moved (glTF characters move every frame). Returns draw calls and the seconds
+        inside GL calls."""
         sm = self.shadow
+        if not (sm.stale or self._puppets):
+            return 0, 0.0
         calls, gl_s = 0, 0.0
         light_vp = sm.matrix.T.tobytes()
-        if sm.static_stale:
-            sm.static_stale = False
-            g = self.clock()
-            sm.begin(0)
-            gl_s += self.clock() - g
-            self.p_scene_depth["u_view_proj"].write(light_vp)
-            for kind, mesh in self._meshes.items():
-                if mesh.counts[0]:
-                    g = self.clock()
-                    self._depth_vaos[kind].render(instances=mesh.counts[0])
-                    gl_s += self.clock() - g
-                    calls += 1
-        if self._puppets or not sm.dynamic_empty:
-            g = self.clock()
-            sm.begin(1)
-            gl_s += self.clock() - g
-            sm.dynamic_empty = not self._puppets
-            if self._puppets:
-                self.p_model_depth["u_view_proj"].write(light_vp)
-                for c in self._puppets:
-                    n, g = self._models[c.model_kind].draw(c.puppet, c.root, which="depth", clock=self.clock)
-                    calls, gl_s = calls + n, gl_s + g
         g = self.clock()
-        sm.end(SHADOW_UNIT, SHADOW_DYNAMIC_UNIT)
+        sm.begin()
+        gl_s += self.clock() - g
+        self.p_scene_depth["u_view_proj"].write(light_vp)
+        g = self.clock()
+        for kind, mesh in self._meshes.items():
+            if mesh.counts[0]:
+                self._depth_vaos[kind].render(instances=mesh.counts[0])
+                calls += 1
+        gl_s += self.clock() - g
+        if self._puppets:
+            self.p_model_depth["u_view_proj"].write(light_vp)
+            for c in self._puppets:
+                n, g = self._models[c.model_kind].draw(c.puppet, which="depth", clock=self.clock)
+                calls, gl_s = calls + n, gl_s + g
+        g = self.clock()
+        sm.end(SHADOW_UNIT)
         return calls, gl_s + self.clock() - g
 
     def _sorted_blend_prims(self, eye) -> list:

@@ -99,13 +99,21 @@ class SceneModel:
         prop_states = {p.id: p.initial_state for p in scene.props}
         if state is not None:
             prop_states.update(state.prop_states)
-        for prop in scene.props:
-            kind = self._mesh_kind(prop.shape, prop.mesh, f"prop '{prop.id}'")
-            slot = _PropSlot(prop.id, kind, self._alloc(kind), PropAnimator(prop, prop_states.get(prop.id)),
-                             (self.meshes[kind].bounds_min, self.meshes[kind].bounds_max))
-            self.props.append(slot)
+        kinds = [self._mesh_kind(prop.shape, prop.mesh, f"prop '{prop.id}'") for prop in scene.props]
+        # rows in drawing order, small in front of large: figures first, then props from the smallest
+        # footprint up (a wall or floor is drawn last, so its pixels behind things fail the depth test
+        # before llvmpipe shades them)
         for ch in scene.characters:
             self.characters.append(self._make_character(ch))
+        self.footprint: dict[str, float] = {}  # kind -> its largest prop's footprint (m^2): draw order
+        rows = {}
+        for i in sorted(range(len(kinds)), key=lambda i: _footprint(scene.props[i].scale)):
+            rows[i] = self._alloc(kinds[i])
+            self.footprint[kinds[i]] = max(self.footprint.get(kinds[i], 0.0), _footprint(scene.props[i].scale))
+        for i, prop in enumerate(scene.props):
+            kind = kinds[i]
+            self.props.append(_PropSlot(prop.id, kind, rows[i], PropAnimator(prop, prop_states.get(prop.id)),
+                                        (self.meshes[kind].bounds_min, self.meshes[kind].bounds_max)))
         if state is not None:
             self.light_levels.update(state.light_levels)
         self.rows = {k: np.stack(v) for k, v in self._rows.items()}  # kind -> (n, ROW) float32
@@ -377,6 +385,12 @@ class SceneModel:
             boxes.append(Box(c.character_id, c.root, np.array([-0.36, 0.0, -0.22], np.float32),
                              np.array([0.36, 1.81, 0.22], np.float32)))
         return pick_nearest(boxes, origin, direction)
+
+
+def _footprint(scale) -> float:
+    """The product of a prop's two largest extents (m^2): how much of a view it can cover."""
+    a, b, _ = sorted((abs(float(v)) for v in scale), reverse=True)
+    return a * b
 
 
 def _target(light) -> np.ndarray | None:

@@ -67,9 +67,21 @@ def _expand(path: Path) -> str:
     return "\n".join(out) + "\n"
 
 
-def load_program(ctx, name: str, shaders_dir: str | Path | None = None, fragment: str | None = None):
+def _define(source: str, defines: dict[str, int] | None) -> str:
+    """``#define NAME VALUE`` lines after the ``#version`` line; ``#line 2`` keeps the driver's
+    line numbers those of the file."""
+    if not defines:
+        return source
+    first, _, rest = source.partition("\n")
+    lines = "".join(f"#define {k} {int(v)}\n" for k, v in defines.items())
+    return f"{first}\n{lines}#line 2\n{rest}"
+
+
+def load_program(ctx, name: str, shaders_dir: str | Path | None = None, fragment: str | None = None,
+                 defines: dict[str, int] | None = None):
     """Compile ``shaders_dir/NAME.vert`` and ``NAME.frag`` (or ``FRAGMENT.frag``) into a
-    ``moderngl.Program``."""
+    ``moderngl.Program``; ``defines``: preprocessor constants both stages see (compile-time
+    choices: llvmpipe runs both sides of a branch on a uniform)."""
     import moderngl
 
     folder = Path(shaders_dir) if shaders_dir else DEFAULT_SHADERS_DIR
@@ -77,7 +89,7 @@ def load_program(ctx, name: str, shaders_dir: str | Path | None = None, fragment
     for stage, path in files.items():
         if not path.is_file():
             raise ShaderError(f"{path}: {stage} shader '{name}' not found in {folder}", path)
-    sources = {stage: _expand(path) for stage, path in files.items()}
+    sources = {stage: _define(_expand(path), defines) for stage, path in files.items()}
     try:
         return ctx.program(vertex_shader=sources["vertex"], fragment_shader=sources["fragment"])
     except moderngl.Error as exc:

@@ -1,10 +1,15 @@
-"""The shadow map of the one shadow-casting light: a depth texture drawn from the light once
-per frame (shared by both eyes) and sampled with a comparison sampler (bilinear PCF per tap).
+"""The shadow map of the one shadow-casting light: a depth texture drawn from the light (shared
+by both eyes) and sampled with a comparison sampler (bilinear PCF per tap).
 
 A directional light gets an orthographic frustum around the scene's middle; a point light (a
 lamp) a wide perspective frustum from its position towards a target point (the middle of the
 characters unless the scene names one), starting past ``POINT_NEAR`` so the lamp's own glass
 does not shadow everything.
+
+One map holds every caster (props, primitive figures, glTF characters), so a lit pixel reads
+one map: on llvmpipe each comparison tap costs four texel fetches per pixel of both eyes, and
+reading two maps (static + characters) cost a third of the frame. The map is redrawn only when
+a caster or the light moved (``stale``); glTF characters move every frame (idle clips).
 """
 
 from __future__ import annotations
@@ -55,45 +60,37 @@ def light_matrix(kind: str, where: np.ndarray, centre: np.ndarray, radius: float
 
 
 class ShadowMap:
-    """Two depth maps from the same light: ``static`` (props and primitive figures, redrawn only
-    when they or the light change) and ``dynamic`` (glTF characters, every frame). The shaders
-    multiply the two visibilities, so a frame redraws only what moves."""
+    """The depth map from the shadow light and whether it must be redrawn this frame."""
 
     def __init__(self, ctx, size: int = SIZE):
         import moderngl
 
         self.ctx, self.size = ctx, size
-        self.maps = []
-        for _ in range(2):
-            depth = ctx.depth_texture((size, size))
-            depth.compare_func = "<="
-            depth.filter = (moderngl.LINEAR, moderngl.LINEAR)
-            depth.repeat_x = depth.repeat_y = False
-            self.maps.append((depth, ctx.framebuffer(depth_attachment=depth)))
-        self.static, self.dynamic = self.maps[0][0], self.maps[1][0]
+        self.depth = ctx.depth_texture((size, size))
+        self.depth.compare_func = "<="
+        self.depth.filter = (moderngl.LINEAR, moderngl.LINEAR)
+        self.depth.repeat_x = self.depth.repeat_y = False
+        self.fbo = ctx.framebuffer(depth_attachment=self.depth)
         self.matrix = np.eye(4, dtype=np.float32)
-        self.static_stale = True
-        self.dynamic_empty = False  # the dynamic map is cleared and nothing is drawn into it
+        self.stale = True  # a caster or the light moved since the map was drawn
 
-    def begin(self, which: int) -> None:
-        """Clear map ``which`` (0 static, 1 dynamic) and draw into it."""
+    def begin(self) -> None:
+        """Clear the map and draw into it."""
         import moderngl
 
         ctx = self.ctx
-        fbo = self.maps[which][1]
-        fbo.use()  # (its viewport is the whole map; its depth mask is on since it was made)
+        self.fbo.use()  # (its viewport is the whole map; its depth mask is on since it was made)
         ctx.scissor = None
-        fbo.clear(depth=1.0)
+        self.fbo.clear(depth=1.0)
         ctx.enable_only(moderngl.DEPTH_TEST)
         ctx.depth_func = "<"
         ctx.polygon_offset = 1.5, 2.0  # slope-scaled bias against shadow acne
 
-    def end(self, static_unit: int, dynamic_unit: int) -> None:
+    def end(self, unit: int) -> None:
         self.ctx.polygon_offset = 0.0, 0.0
-        self.static.use(static_unit)
-        self.dynamic.use(dynamic_unit)
+        self.stale = False
+        self.depth.use(unit)
 
     def release(self) -> None:
-        for depth, fbo in self.maps:
-            fbo.release()
-            depth.release()
+        self.fbo.release()
+        self.depth.release()

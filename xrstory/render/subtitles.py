@@ -8,6 +8,7 @@ character, rebuilt only when that character's text changes.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,9 +78,12 @@ class SubtitleLayer:
             vao = self.ctx.vertex_array(self.program, [(vbo, "2f 2f 1f", "in_position", "in_uv", "in_kind")])
             self.captions[cid] = _Caption(text, lay, vbo, vao)
 
-    def draw(self, view_proj: np.ndarray, anchors: dict[str, np.ndarray], head, srgb: bool) -> None:
+    def draw(self, view_proj: np.ndarray, anchors: dict[str, np.ndarray], head, srgb: bool,
+             clock=time.perf_counter) -> tuple[int, float]:
+        """Draw every caption; returns the draw calls and the seconds inside them (GL time)."""
+        calls, gl_s = 0, 0.0
         if not self.captions:
-            return
+            return calls, gl_s
         self.texture.use(0)
         self._u["u_view_proj"].write(view_proj.T.tobytes())
         self._u["u_srgb_encode"].value = int(srgb)
@@ -92,7 +96,11 @@ class SubtitleLayer:
             self._u["u_right"].value = tuple(float(v) for v in right)
             self._u["u_up"].value = tuple(float(v) for v in up)
             self._u["u_panel_rect"].value = cap.layout.panel
+            g = clock()
             cap.vao.render(vertices=len(cap.layout.vertices))
+            gl_s += clock() - g
+            calls += 1
+        return calls, gl_s
 
     def release(self) -> None:
         self.set_texts({})

@@ -43,10 +43,14 @@ def rotation_y(yaw_rad: float) -> np.ndarray:
 
 
 def trs(position, rotation_deg, scale, pivot=(0.0, 0.0, 0.0)) -> np.ndarray:
-    """Prop transform: scale, then rotate about ``pivot`` (metres, prop space), then place."""
+    """Prop transform: scale, then rotate about ``pivot`` (metres, prop space), then place:
+    T(position + pivot) @ R @ T(-pivot) @ S, composed in closed form (props animate every frame)."""
+    m = rotation_euler_deg(rotation_deg)
+    r = m[:3, :3]
     pv = np.asarray(pivot, np.float32)
-    return (translation(np.asarray(position, np.float32) + pv) @ rotation_euler_deg(rotation_deg)
-            @ translation(-pv) @ scaling(scale))
+    m[:3, 3] = np.asarray(position, np.float32) + pv - r @ pv
+    m[:3, :3] = r * np.asarray(scale, np.float32)  # columns scaled: R @ diag(s)
+    return m
 
 
 def yaw_towards(origin, target) -> float:

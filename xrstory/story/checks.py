@@ -15,6 +15,7 @@ from pathlib import Path
 from xrstory.story.beat_graph import check_beat_graph
 from xrstory.story.errors import SceneIssue, closest
 from xrstory.story.scene import PLAYER, Effects, Prop, Scene
+from xrstory.story.validate_model import check_character_model
 
 LIST_TABLES = ("viewpoints", "props", "lights", "characters", "triggers", "beats")
 MESH_SUFFIXES = (".gltf", ".glb")
@@ -122,6 +123,7 @@ def check_references(scene: Scene, file: Path, tables: SceneTables | None = None
     for i, c in tables.enumerate(scene, "characters"):
         if c.appearance.mesh:
             check_file(f"characters[{i}].appearance.mesh", c.appearance.mesh, MESH_SUFFIXES)
+        issues += check_character_model(file, scene.folder, i, c)
 
     def check_prop_state(path: str, pid: str, state: str) -> None:
         if pid not in prop_ids:
