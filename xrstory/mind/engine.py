@@ -137,6 +137,11 @@ class Engine(ABC):
         that spells one is broken apart before it reaches the prompt."""
         return ()
 
+    def prefill(self, key: str, messages: list[dict]) -> DecodeResult | None:
+        """Compute ``key``'s prompt cache for ``messages`` ahead of its next turn, whose prompt
+        starts with them (``CharacterMind.prime``); None where the engine keeps no cache."""
+        return None
+
     def warm_up(self, allowed_triggers: tuple[str, ...]) -> None:  # noqa: B027 - optional
         """Build lazily built parts (grammar lexers, kernels) now, not on the first turn."""
 

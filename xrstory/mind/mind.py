@@ -32,11 +32,17 @@ from xrstory.mind.engine import (
     Sampling,
 )
 from xrstory.mind.fallback import fallback_reply, validate_reply
-from xrstory.mind.prompt import PromptBudget, PromptTooLong, plan_prompt
+from xrstory.mind.prompt import (
+    HistoryLine,
+    PromptBudget,
+    PromptTooLong,
+    cache_messages,
+    plan_prompt,
+)
 from xrstory.mind.reply import Reply, ReplyStarted, Sentence, TurnTimings, reply_from_json
 from xrstory.mind.say_stream import SayStream
 from xrstory.mind.schema import MAX_SAY_CHARS, reply_lark
-from xrstory.story.scene import Scene
+from xrstory.story.scene import PLAYER, Scene
 from xrstory.story.state import Story
 
 log = logging.getLogger(__name__)
@@ -53,6 +59,10 @@ class MindConfig:
     json_tokens: int = 48
     sampling: Sampling = Sampling()
     budget: PromptBudget = PromptBudget()
+    # compute every character's cached prompt (system message, then the conversation) at load and
+    # after each turn, so the next turn prefills only its own part: for sessions (the time is
+    # spent while the reply is spoken); off for evaluation, whose turns share no conversation
+    prime: bool = False
 
 
 @dataclass
@@ -78,6 +88,8 @@ class CharacterMind:
         self.scene = scene
         self.config = config or MindConfig()
         self.engine.warm_up(tuple(t.id for t in scene.triggers) or ("a_trigger",))
+        if self.config.prime:
+            self.prime(Story(scene))
 
     @property
     def decoder(self):
@@ -94,10 +106,32 @@ class CharacterMind:
                 moderate: Moderator | None = None, should_stop: Callable[[], bool] | None = None,
                 on_event: Callable[[TurnEvent], None] | None = None) -> Iterator[TurnEvent]:
         """One turn as a stream of events (see the module docstring); ``on_event`` also gets each."""
+        history = list(history)
+        reply = None
         for event in self._turn(story, character_id, player_text, history, memories, hints, moderate, should_stop):
             if on_event is not None:
                 on_event(event)
+            if isinstance(event, Reply):
+                reply = event
             yield event
+        if self.config.prime and reply is not None and not (should_stop is not None and should_stop()):
+            # the conversation as the runtime notes it: the player's line, then this reply
+            self.prime(story, history + [HistoryLine(PLAYER, player_text), HistoryLine(character_id, reply.say)])
+
+    def prime(self, story: Story, history: Iterable[object] = ()) -> dict[str, DecodeResult | None]:
+        """Compute each character's prompt up to the end of ``history`` in its cache (the next
+        turn's prompt starts with it); a failure is logged and the turn will prefill it instead."""
+        out: dict[str, DecodeResult | None] = {}
+        history = list(history)
+        for ch in self.scene.characters:
+            try:
+                plan = plan_prompt(self.scene, story.state, ch.id, "...", history, budget=self.config.budget,
+                                   count_tokens=self.engine.count_tokens, special_tokens=self.engine.special_tokens)
+                out[ch.id] = self.engine.prefill(ch.id, cache_messages(self.scene, plan))
+            except (PromptTooLong, EngineError) as exc:
+                log.warning("could not prime the prompt cache of '%s': %s", ch.id, exc)
+                out[ch.id] = None
+        return out
 
     def ask(self, story: Story, character_id: str, player_text: str, **kwargs) -> TurnOutcome:
         """``respond`` collected: the whole turn at once (CLI, tests, scripts)."""
