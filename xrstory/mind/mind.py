@@ -63,6 +63,8 @@ class MindConfig:
     # after each turn, so the next turn prefills only its own part: for sessions (the time is
     # spent while the reply is spoken); off for evaluation, whose turns share no conversation
     prime: bool = False
+    # a long first sentence is spoken from its first clause of this many words (0: whole sentences)
+    first_clause_words: int = 4
 
 
 @dataclass
@@ -164,7 +166,7 @@ class CharacterMind:
         t0 = time.perf_counter()
         character = self.scene.character(character_id)  # KeyError naming the scene
         allowed = story.allowed_triggers(character_id)  # fixed for the whole turn
-        say = SayStream()
+        say = SayStream(first_clause_words=self.config.first_clause_words)
         released: list[str] = []
         withheld = 0
         index = 0
