@@ -69,3 +69,24 @@ def test_first_clause_is_released_before_the_first_full_stop(engine, scene):
         assert clause_turns >= 1, "no reply opened with a long first sentence"
     finally:
         engine.stream = inner
+
+
+def test_a_say_closed_by_the_character_bound_is_not_spoken_as_a_fragment(engine, scene):
+    """llama.cpp bounds say in characters (6 per say token); the bound closes it wherever it falls.
+    The unfinished tail is then left out of what is spoken once something was said already."""
+    from xrstory.mind.mind import CharacterMind, MindConfig
+    from xrstory.mind.reply import reply_from_json
+
+    mind = CharacterMind(engine, scene, MindConfig(max_new_tokens=12))  # say: at most 72 characters
+    cut = 0
+    for character, line in LINES:
+        out = mind.ask(Story(scene), character, line)
+        raw = reply_from_json(out.timings.extra["raw"], character).say
+        assert len(raw) <= 72
+        spoken = " ".join(s.text for s in out.sentences)
+        assert spoken == out.reply.say
+        if out.timings.extra["cut_at_limit"]:
+            cut += 1
+            assert out.reply.fallback_reason == "say cut at the token limit"
+            assert len(out.reply.say) < len(raw) and out.reply.say[-1] in ".!?\u2026\"',;:\u2014\u2013-", out.reply.say
+    assert cut >= 1, "no reply reached the character bound"

@@ -148,6 +148,9 @@ class CharacterMind:
         assert reply is not None and timings is not None  # _turn always ends with both
         return TurnOutcome(reply, timings, sentences, list(timings.extra.get("allowed_triggers", [])))
 
+    def _say_chars(self) -> int:
+        return min(MAX_SAY_CHARS, 6 * self.config.max_new_tokens)
+
     def _request(self, character_id: str, plan, allowed: list[str]) -> DecodeRequest:
         cfg = self.config
         # no character may echo a recent character line (Tobias repeated Maren's word for word);
@@ -156,7 +159,7 @@ class CharacterMind:
         # say's length in characters bounds it on engines that cannot steer per token (SmolLM2 writes
         # ~4.5 characters a token; 6 leaves room to end the sentence: at 4, a reply of 20 tokens was
         # cut mid-sentence and streamed as one sentence far more often than on the torch loop)
-        say_chars = min(MAX_SAY_CHARS, 6 * cfg.max_new_tokens)
+        say_chars = self._say_chars()
         return DecodeRequest(key=character_id, messages=plan.messages, lark=reply_lark(allowed, max_say_chars=say_chars),
                              allowed_triggers=tuple(allowed), max_tokens=cfg.max_new_tokens + cfg.json_tokens,
                              say_tokens=cfg.max_new_tokens, sampling=cfg.sampling, avoid=avoid)
@@ -192,6 +195,11 @@ class CharacterMind:
                 texts = say.feed(delta) if delta else []
                 if say.closed:
                     tail = say.rest()
+                    if tail and released and len(say.say) >= self._say_chars() and tail[-1] not in ".!?…\"'":
+                        # the grammar's character bound closed say mid-sentence (llama.cpp cannot
+                        # steer it to close): what was said stands, the fragment is not spoken
+                        result.cut_at_limit = True
+                        tail = None
                     if tail:
                         texts.append(tail)
                 for text in texts:
@@ -247,6 +255,6 @@ class CharacterMind:
             return Reply(character.id, say or (character.fallback_lines or ["..."])[0], parsed.emotion, parsed.triggers,
                          fallback=not say, fallback_reason=f"moderation withheld {withheld} sentence(s)")
         if result.cut_at_limit:
-            return Reply(character.id, parsed.say, parsed.emotion, parsed.triggers,
+            return Reply(character.id, say or parsed.say, parsed.emotion, parsed.triggers,
                          fallback_reason="say cut at the token limit")
         return parsed
