@@ -97,6 +97,7 @@ def test_failed_part_leaves_its_figures_null_and_named():
 
 @pytest.mark.parametrize("args, message", [(["--part", "nope"], "--part 'nope'"),
                                            (["--turns", "0"], "--turns must be >= 1"),
+                                           (["--threads", "0"], "--threads must be >= 1"),
                                            (["--budget-scale", "0"], "--budget-scale must be > 0")])
 def test_bad_options_name_the_option(args, message):
     result = CliRunner().invoke(app, ["bench", "--no-append", *args])

@@ -121,3 +121,31 @@ def test_llamacpp_reuses_the_grown_prompt_from_its_cache(scene, tokenizer):
             history += [HistoryLine(PLAYER, line), HistoryLine(character, reply)]
             if fired is not None:
                 story.apply(*fired)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["llamacpp", "torch"])
+def test_a_primed_turn_prefills_only_its_own_part(scene, tokenizer, kind):
+    """With ``MindConfig.prime`` (sessions) every character's system message is computed at load
+    and the conversation after each turn, so a turn's cache covers its prompt up to the end of
+    the conversation, from the first turn on and on both engines."""
+    if kind == "llamacpp":
+        pytest.importorskip("xllamacpp")
+    from xrstory.mind.engine import EngineSpec, load_engine
+    from xrstory.mind.mind import CharacterMind, MindConfig
+
+    with load_engine(EngineSpec(engine=kind)) as engine:
+        mind = CharacterMind(engine, scene, MindConfig(max_new_tokens=24, prime=True))
+        story, history = Story(scene), []
+        for character, line, _, fired in TURNS[:3]:
+            plan = plan_prompt(scene, story.state, character, line, list(history))
+            out = mind.ask(story, character, line, history=list(history))
+            kept = len(_ids(tokenizer, _history_end(tokenizer, plan)))
+            t = out.timings
+            assert t.cached_prompt_tokens >= kept - 2, (kind, character, t.cached_prompt_tokens, kept)
+            user = plan.messages[1]["content"]
+            per_turn = len(_ids(tokenizer, user[user.index("Now: "):]))  # beat, props, triggers, the line
+            assert t.prompt_tokens - t.cached_prompt_tokens <= per_turn + 12  # + the template's closing
+            history += [HistoryLine(PLAYER, line), HistoryLine(character, out.reply.say)]  # as the runtime notes it
+            if fired is not None:
+                story.apply(*fired)

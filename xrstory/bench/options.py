@@ -47,6 +47,7 @@ class BenchOptions:
     play: Path = DEFAULT_PLAY
     model: str | None = None  # None: the runtime's default model
     engine: str = "auto"  # the engine whose constrained reply is llm.tokens_per_s (mind.engine.choose_engine)
+    threads: int | None = None  # CPU threads of the llama.cpp engine (None: its DEFAULT_THREADS)
     # seconds each part may run (a hard limit, model loading included)
     budgets_s: dict[str, float] = field(default_factory=lambda: {
         "llm": 210.0, "voice": 120.0, "voice_to_voice": 200.0, "render": 60.0})

@@ -23,7 +23,7 @@ def _engines_side_by_side(opts: BenchOptions) -> dict:
     from xrstory.bench.llm_engines import bare_xllamacpp, demo_turns, engine_reply
     from xrstory.mind.engine import EngineSpec, load_engine
 
-    with load_engine(EngineSpec(engine="llamacpp", model=opts.model)) as eng:
+    with load_engine(EngineSpec(engine="llamacpp", model=opts.model, threads=opts.threads)) as eng:
         turns, allowed = demo_turns(opts.scene_dir, eng.count_tokens)
         eng.warm_up(tuple(allowed))
         reply = engine_reply(eng, turns, allowed, opts.repeats)

@@ -48,7 +48,7 @@ def run_playthrough_part(opts: BenchOptions) -> dict:
 
     pt = first_turns(parse_playthrough(opts.play, scene_dir=opts.scene_dir), opts.turns)
     scene = load_scene(pt.scene_dir)
-    with load_components(scene, base_model=opts.model) as components:
+    with load_components(scene, base_model=opts.model, threads=opts.threads) as components:
         config = SessionConfig(scene_dir=pt.scene_dir, base_model=opts.model, eye_size=opts.eye_size,
                                realtime=True, keep_audio=False)
         result = PlaythroughRunner(components, config, report_dir=None).run(pt)

@@ -31,6 +31,8 @@ def bench_command(
         model: str = typer.Option(None, "--model", help="base model: HF id/folder or .gguf (default: SmolLM2-135M)"),
         engine: str = typer.Option("auto", "--engine", help="engine measured as llm.tokens_per_s: auto (torch with "
                                                             "CUDA, llama.cpp on a CPU), llamacpp or torch"),
+        threads: int = typer.Option(None, "--threads", help="CPU threads of the llama.cpp engine (default: "
+                                    "its DEFAULT_THREADS); the 1-vs-2 sweep: python -m xrstory.bench.llm_threads"),
         play: Path = typer.Option(DEFAULT_PLAY, "--play", help="the voice-to-voice playthrough script"),
         scene: Path = typer.Option(DEFAULT_SCENE, "--scene", help="scene folder the benchmark runs in")):
     """Benchmark the runtime: LLM decode, voice to voice, frame times, ASR/TTS, memory."""
@@ -47,7 +49,7 @@ def bench_command(
     if unknown:
         err.print(f"[red]error[/red] --part {unknown[0]!r}: not a part (one of: {', '.join(PARTS)})")
         raise typer.Exit(2)
-    for name, value in (("--repeats", repeats), ("--turns", turns)):
+    for name, value in (("--repeats", repeats), ("--turns", turns), ("--threads", threads)):
         if value is not None and value < 1:
             err.print(f"[red]error[/red] {name} must be >= 1, got {value}")
             raise typer.Exit(2)
@@ -58,7 +60,7 @@ def bench_command(
         err.print(f"[red]error[/red] --engine must be auto, llamacpp or torch, got {engine!r}")
         raise typer.Exit(2)
     overrides = {k: v for k, v in (("repeats", repeats), ("turns", turns), ("model", model), ("engine", engine),
-                                   ("budget_scale", budget_scale)) if v is not None}
+                                   ("threads", threads), ("budget_scale", budget_scale)) if v is not None}
     overrides.update(play=play.resolve(), scene_dir=scene.resolve())
     opts = BenchOptions.quick(**overrides) if quick else BenchOptions.full(**overrides)
     try:

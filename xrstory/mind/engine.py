@@ -61,17 +61,18 @@ class Sampling:
     # replies had two or more at 1.1, torch 5+), so it is off there unless set here.
     llamacpp_repeat_penalty: float = 1.0
     # OpenAI-style penalties over the last ``repeat_last_n`` tokens, added to the ones above on
-    # llama.cpp. Measured on the 37 held-out turns (base model, 2026-12-01), distinct-2 of say:
-    # 0.55 with DRY 0.8/3 alone (these defaults), 0.62 with DRY 1.5/2, 0.78 with DRY 1.5/2 and
-    # these at 0.2, 0.825 at 0.3 (torch loop: 0.78); trigger decisions the same (19/37 exact).
-    # Off by default: they also hit punctuation, and the 50-utterance test's short replies had
-    # 3-4 of 50 with two sentences with them (5 needed, 5 without): see docs/ENGINES.md.
-    llamacpp_frequency_penalty: float = 0.0
-    llamacpp_presence_penalty: float = 0.0
+    # llama.cpp. Held-out turns (37, base model), distinct-2 of say, old prompt layout: 0.55 with
+    # DRY 0.8/3 alone, 0.62 with DRY 1.5/2, 0.78 with DRY 1.5/2 and these at 0.2 (torch loop:
+    # 0.78). With the prompt that only grows (2026-12-01 13:11-13:17, load 7-9): DRY 0.8/3 alone
+    # 0.691 (9 replies repeating a bigram of their own), DRY 1.5/2 + 0.15 0.826 (6), + 0.2 0.848
+    # (5); trigger decisions the same in all three (15/37 exact). 0.15: the penalties also hit
+    # punctuation, and replies of two or more sentences went 11 -> 6 (0.15) -> 5 (0.2) of 37.
+    llamacpp_frequency_penalty: float = 0.15
+    llamacpp_presence_penalty: float = 0.15
     repeat_last_n: int = 64
-    dry_multiplier: float = 0.8
+    dry_multiplier: float = 1.5
     dry_base: float = 1.75
-    dry_allowed_length: int = 3
+    dry_allowed_length: int = 2
     dry_last_n: int = 512
 
 
@@ -136,6 +137,11 @@ class Engine(ABC):
         """The control tokens of the model's tokenizer (``<|im_start|>``...): text from outside
         that spells one is broken apart before it reaches the prompt."""
         return ()
+
+    def prefill(self, key: str, messages: list[dict]) -> DecodeResult | None:
+        """Compute ``key``'s prompt cache for ``messages`` ahead of its next turn, whose prompt
+        starts with them (``CharacterMind.prime``); None where the engine keeps no cache."""
+        return None
 
     def warm_up(self, allowed_triggers: tuple[str, ...]) -> None:  # noqa: B027 - optional
         """Build lazily built parts (grammar lexers, kernels) now, not on the first turn."""

@@ -201,6 +201,12 @@ class LlamaCppEngine(Engine):
         for _ in self.stream(req):
             pass
 
+    def prefill(self, key: str, messages: list[dict]) -> DecodeResult:
+        """One generated token on ``key``'s slot: llama.cpp keeps the prompt's KV (``cache_prompt``),
+        and the next prompt reuses its common start."""
+        *_, (_, result) = self.stream(DecodeRequest(key, messages, max_tokens=1, say_tokens=0))
+        return result
+
     # -- the request ------------------------------------------------------------------------
     def _body(self, request: DecodeRequest) -> dict:
         s = request.sampling

@@ -10,6 +10,7 @@ Try it:  .venv/bin/python -m xrstory.cli ask scenes/lighthouse maren "Light the 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 from xrstory.mind.engine import (
@@ -60,6 +61,20 @@ class TorchEngine(Engine):
 
     def forget(self, key: str | None = None) -> None:
         self.decoder.forget(key)
+
+    def prefill(self, key: str, messages: list[dict]) -> DecodeResult:
+        """Feed the prompt into ``key``'s KV cache (``kv.py`` keeps the longest common start)."""
+        import torch
+
+        prefix, suffix = render_prompt(self._tokenizer, messages)
+        ids = [i for part in prompt_token_ids(self._tokenizer, prefix, suffix) for i in part]
+        t0 = time.perf_counter()
+        backend = self.decoder.backend
+        with torch.inference_mode():
+            cached = backend.start(key, ids)
+            backend.feed(ids[cached:])
+        return DecodeResult(prompt_tokens=len(ids), cached_prompt_tokens=cached,
+                            prefill_ms=(time.perf_counter() - t0) * 1000)
 
     def stream(self, request: DecodeRequest, should_stop: Stop | None = None) -> Iterator[tuple[str, DecodeResult]]:
         prefix, suffix = render_prompt(self._tokenizer, request.messages)

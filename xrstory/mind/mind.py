@@ -32,11 +32,17 @@ from xrstory.mind.engine import (
     Sampling,
 )
 from xrstory.mind.fallback import fallback_reply, validate_reply
-from xrstory.mind.prompt import PromptBudget, PromptTooLong, plan_prompt
+from xrstory.mind.prompt import (
+    HistoryLine,
+    PromptBudget,
+    PromptTooLong,
+    cache_messages,
+    plan_prompt,
+)
 from xrstory.mind.reply import Reply, ReplyStarted, Sentence, TurnTimings, reply_from_json
 from xrstory.mind.say_stream import SayStream
 from xrstory.mind.schema import MAX_SAY_CHARS, reply_lark
-from xrstory.story.scene import Scene
+from xrstory.story.scene import PLAYER, Scene
 from xrstory.story.state import Story
 
 log = logging.getLogger(__name__)
@@ -53,6 +59,12 @@ class MindConfig:
     json_tokens: int = 48
     sampling: Sampling = Sampling()
     budget: PromptBudget = PromptBudget()
+    # compute every character's cached prompt (system message, then the conversation) at load and
+    # after each turn, so the next turn prefills only its own part: for sessions (the time is
+    # spent while the reply is spoken); off for evaluation, whose turns share no conversation
+    prime: bool = False
+    # a long first sentence is spoken from its first clause of this many words (0: whole sentences)
+    first_clause_words: int = 4
 
 
 @dataclass
@@ -78,6 +90,8 @@ class CharacterMind:
         self.scene = scene
         self.config = config or MindConfig()
         self.engine.warm_up(tuple(t.id for t in scene.triggers) or ("a_trigger",))
+        if self.config.prime:
+            self.prime(Story(scene))
 
     @property
     def decoder(self):
@@ -94,10 +108,32 @@ class CharacterMind:
                 moderate: Moderator | None = None, should_stop: Callable[[], bool] | None = None,
                 on_event: Callable[[TurnEvent], None] | None = None) -> Iterator[TurnEvent]:
         """One turn as a stream of events (see the module docstring); ``on_event`` also gets each."""
+        history = list(history)
+        reply = None
         for event in self._turn(story, character_id, player_text, history, memories, hints, moderate, should_stop):
             if on_event is not None:
                 on_event(event)
+            if isinstance(event, Reply):
+                reply = event
             yield event
+        if self.config.prime and reply is not None and not (should_stop is not None and should_stop()):
+            # the conversation as the runtime notes it: the player's line, then this reply
+            self.prime(story, history + [HistoryLine(PLAYER, player_text), HistoryLine(character_id, reply.say)])
+
+    def prime(self, story: Story, history: Iterable[object] = ()) -> dict[str, DecodeResult | None]:
+        """Compute each character's prompt up to the end of ``history`` in its cache (the next
+        turn's prompt starts with it); a failure is logged and the turn will prefill it instead."""
+        out: dict[str, DecodeResult | None] = {}
+        history = list(history)
+        for ch in self.scene.characters:
+            try:
+                plan = plan_prompt(self.scene, story.state, ch.id, "...", history, budget=self.config.budget,
+                                   count_tokens=self.engine.count_tokens, special_tokens=self.engine.special_tokens)
+                out[ch.id] = self.engine.prefill(ch.id, cache_messages(self.scene, plan))
+            except (PromptTooLong, EngineError) as exc:
+                log.warning("could not prime the prompt cache of '%s': %s", ch.id, exc)
+                out[ch.id] = None
+        return out
 
     def ask(self, story: Story, character_id: str, player_text: str, **kwargs) -> TurnOutcome:
         """``respond`` collected: the whole turn at once (CLI, tests, scripts)."""
@@ -112,6 +148,9 @@ class CharacterMind:
         assert reply is not None and timings is not None  # _turn always ends with both
         return TurnOutcome(reply, timings, sentences, list(timings.extra.get("allowed_triggers", [])))
 
+    def _say_chars(self) -> int:
+        return min(MAX_SAY_CHARS, 6 * self.config.max_new_tokens)
+
     def _request(self, character_id: str, plan, allowed: list[str]) -> DecodeRequest:
         cfg = self.config
         # no character may echo a recent character line (Tobias repeated Maren's word for word);
@@ -120,7 +159,7 @@ class CharacterMind:
         # say's length in characters bounds it on engines that cannot steer per token (SmolLM2 writes
         # ~4.5 characters a token; 6 leaves room to end the sentence: at 4, a reply of 20 tokens was
         # cut mid-sentence and streamed as one sentence far more often than on the torch loop)
-        say_chars = min(MAX_SAY_CHARS, 6 * cfg.max_new_tokens)
+        say_chars = self._say_chars()
         return DecodeRequest(key=character_id, messages=plan.messages, lark=reply_lark(allowed, max_say_chars=say_chars),
                              allowed_triggers=tuple(allowed), max_tokens=cfg.max_new_tokens + cfg.json_tokens,
                              say_tokens=cfg.max_new_tokens, sampling=cfg.sampling, avoid=avoid)
@@ -130,7 +169,7 @@ class CharacterMind:
         t0 = time.perf_counter()
         character = self.scene.character(character_id)  # KeyError naming the scene
         allowed = story.allowed_triggers(character_id)  # fixed for the whole turn
-        say = SayStream()
+        say = SayStream(first_clause_words=self.config.first_clause_words)
         released: list[str] = []
         withheld = 0
         index = 0
@@ -156,6 +195,11 @@ class CharacterMind:
                 texts = say.feed(delta) if delta else []
                 if say.closed:
                     tail = say.rest()
+                    if tail and released and len(say.say) >= self._say_chars() and tail[-1] not in ".!?…\"'":
+                        # the grammar's character bound closed say mid-sentence (llama.cpp cannot
+                        # steer it to close): what was said stands, the fragment is not spoken
+                        result.cut_at_limit = True
+                        tail = None
                     if tail:
                         texts.append(tail)
                 for text in texts:
@@ -211,6 +255,6 @@ class CharacterMind:
             return Reply(character.id, say or (character.fallback_lines or ["..."])[0], parsed.emotion, parsed.triggers,
                          fallback=not say, fallback_reason=f"moderation withheld {withheld} sentence(s)")
         if result.cut_at_limit:
-            return Reply(character.id, parsed.say, parsed.emotion, parsed.triggers,
+            return Reply(character.id, say or parsed.say, parsed.emotion, parsed.triggers,
                          fallback_reason="say cut at the token limit")
         return parsed

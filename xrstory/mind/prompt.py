@@ -296,6 +296,13 @@ def plan_prompt(scene: Scene, state: StoryState, character_id: str, player_text:
     return PromptPlan(messages=messages, allowed_triggers=allowed, dropped=dropped, tokens=tokens, history=lines)
 
 
+def cache_messages(scene: Scene, plan: PromptPlan) -> list[dict]:
+    """``plan``'s messages up to the end of its conversation: what the next turn's prompt starts
+    with, for an engine to compute ahead of it (``CharacterMind.prime``)."""
+    history = _history_text(scene, plan.history)
+    return [plan.messages[0], {"role": "user", "content": plan.messages[1]["content"][: len(history)]}]
+
+
 def build_messages(scene: Scene, state: StoryState, character_id: str, player_text: str,
                    history: Iterable[object] = (), memories: Iterable[str] = (), hints: Iterable[str] = (),
                    **kwargs) -> list[dict]:

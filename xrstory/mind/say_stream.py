@@ -4,6 +4,10 @@ The decoder feeds text deltas of ``{"triggers": [...], "say": "...", "emotion": 
 the sentences of ``say`` that are complete so far, so TTS can start on the first sentence while
 the model is still writing the second. JSON string escapes (\\n, \\", \\u plus four hex digits, surrogate pairs)
 are decoded as they arrive.
+
+``first_clause_words`` (the runtime's ``CharacterMind`` sets 4): a long first sentence is released
+from its first clause, at a comma, semicolon, colon or dash followed by a space, once that clause
+has that many words, so TTS starts sooner; later text is released by whole sentences as before.
 """
 
 from __future__ import annotations
@@ -14,12 +18,13 @@ _SAY_OPEN = re.compile(r'"say"\s*:\s*"')  # a trigger id is never followed by ':
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 _SENTENCE_END = ".!?…"
 _CLOSERS = "\"')]”’"  # may follow the end mark and belong to the sentence: 'Go!' she said
+_CLAUSE_END = ",;:—–"  # and " - ": a hyphen between spaces (never "c-cold")
 
 
 class SayStream:
     """Feed JSON text deltas; get complete sentences of the ``say`` value back."""
 
-    def __init__(self, min_sentence_chars: int = 2):
+    def __init__(self, min_sentence_chars: int = 2, first_clause_words: int = 0):
         self._raw = ""  # JSON text not yet consumed
         self._state = "before"  # before -> in_say -> after
         self._escape = ""  # a pending escape sequence, e.g. "\\u00"
@@ -27,6 +32,7 @@ class SayStream:
         self.say = ""  # decoded characters of say so far
         self._released = 0  # characters of self.say already released as sentences
         self._min = min_sentence_chars
+        self._clause_words = first_clause_words  # 0: whole sentences only
 
     @property
     def closed(self) -> bool:
@@ -107,6 +113,11 @@ class SayStream:
         start = self._released
         i = start
         while i < len(text):
+            if self._clause_words and self._released == 0 and self._clause_at(text, i):
+                out.append(text[:i + 1].strip())
+                start = self._released = i + 1
+                i += 1
+                continue
             if text[i] in _SENTENCE_END:
                 j = i + 1
                 while j < len(text) and (text[j] in _SENTENCE_END or text[j] in _CLOSERS):
@@ -123,3 +134,12 @@ class SayStream:
                     continue
             i += 1
         return out
+
+    def _clause_at(self, text: str, i: int) -> bool:
+        """A clause mark at ``i``, followed by a space, ending a first clause of enough words."""
+        c = text[i]
+        if i + 1 >= len(text) or not text[i + 1].isspace():
+            return False  # "3,000" and a mark not yet followed by anything wait
+        if c not in _CLAUSE_END and not (c == "-" and i > 0 and text[i - 1].isspace()):
+            return False
+        return len(text[:i].split()) >= self._clause_words

@@ -75,7 +75,7 @@ def make_mind(config: SessionConfig, components, scene):
     sampling = (Sampling(temperature=SAMPLING_TEMPERATURE, top_p=SAMPLING_TOP_P, seed=config.seed)
                 if config.seed else Sampling())
     return CharacterMind(components.language_model, scene,
-                         MindConfig(max_new_tokens=config.max_new_tokens, sampling=sampling))
+                         MindConfig(max_new_tokens=config.max_new_tokens, sampling=sampling, prime=True))
 
 
 def make_director(config: SessionConfig, story: Story):
