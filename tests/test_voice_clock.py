@@ -126,7 +126,7 @@ def test_a_mid_sentence_pause_does_not_end_the_turn(models, tts):
     ("Stop!", False),  # one word waits for the long silence ("Maren." may go on)
     ("Could you?", False), ("Could you...", False), ("Where is the", False), ("Where is the.", False),
     ("Please open the cellar door", False), ("The storm is getting worse, and", False), ("Yes.", False),
-    ("Light the lamp, and.", False), ('He said "go."', True),
+    ("Light the lamp, and.", False), ('He said "go."', True), ("Maren, I think.", False), ("I think we should go.", True),
 ])
 def test_what_reads_as_a_finished_turn(text, finished):
     assert looks_finished(text) is finished

@@ -24,6 +24,8 @@ should will shall may might must do does did have has had not very please
 # "Could you ..." / "Will we ...": a question that stops at its auxiliary and subject has its verb to come
 _AUX = frozenset("can could would will do did does shall should may might must".split())
 _SUBJECT = frozenset("i you we he she they it".split())
+# "Maren, I think ..." / "I wonder ...": a subject and a verb that takes a clause, the clause to come
+_CLAUSE_VERBS = frozenset("think guess mean suppose believe wonder hope wish want need feel reckon".split())
 _END = re.compile(r"[.?!]['\")\]]*$")
 
 
@@ -36,4 +38,4 @@ def looks_finished(text: str, confidence: float = 1.0, min_words: int = 2, min_c
     words = re.findall(r"[a-z']+", t.lower())
     if len(words) < min_words or words[-1] in CONTINUES:
         return False
-    return not (words[-1] in _SUBJECT and words[-2] in _AUX)
+    return not ((words[-1] in _SUBJECT and words[-2] in _AUX) or (words[-1] in _CLAUSE_VERBS and words[-2] in _SUBJECT))
