@@ -24,8 +24,10 @@ class VADConfig:
     # this much silence closes a segment; it closes after early_silence_ms instead when the
     # transcript of the speech so far looks finished (the Ear decides: ``voice.endpoint``; None:
     # only min_silence_ms). Chosen with ``python -m xrstory.bench.ear_endpoint`` (2026-12-01, load
-    # ~7.5): 450 ms (no early close) cut 5 of 6 lines with a 0.4-0.6 s mid-sentence pause;
-    # 700/224 cut none, end of speech -> decision p50 385 ms (was 468), -> transcript p50 385 ms (was 2150)
+    # 3-7): 450 ms (no early close) cut 5 of 6 lines with a 0.4-0.6 s mid-sentence pause; 700/224
+    # cut none (also with the tail transcript always in time), end of speech -> decision p50 252 ms
+    # (was 467), -> final transcript p50 252 ms (was 1512); 700/288: p50 303 ms. It closes between
+    # the 61 s monologue's sentences (0.15 s pauses + espeak's own trailing silence): 11 times (288: 4)
     min_silence_ms: int = 700
     early_silence_ms: int | None = 224
     min_speech_ms: int = 250  # segments shorter than this are dropped (coughs, clicks)
