@@ -56,8 +56,9 @@ SETTINGS = {  # name: (min_silence_ms, early_silence_ms, tail_after_ms, window_s
     "before": (450, None, None, None, True),
     "450/224": (450, 224, 96.0, 15.0, False),
     "600/224": (600, 224, 96.0, 15.0, False),
-    "700/224": (700, 224, 96.0, 15.0, False),  # the defaults
+    "700/224": (700, 224, 96.0, 15.0, False),
     "700/288": (700, 288, 96.0, 15.0, False),
+    "700/480": (700, 480, 96.0, 15.0, False),  # the default: above espeak's 320-416 ms between sentences
 }
 
 

@@ -24,12 +24,14 @@ class VADConfig:
     # this much silence closes a segment; it closes after early_silence_ms instead when the
     # transcript of the speech so far looks finished (the Ear decides: ``voice.endpoint``; None:
     # only min_silence_ms). Chosen with ``python -m xrstory.bench.ear_endpoint`` (2026-12-01, load
-    # 3-7): 450 ms (no early close) cut 5 of 6 lines with a 0.4-0.6 s mid-sentence pause; 700/224
-    # cut none (also with the tail transcript always in time), end of speech -> decision p50 252 ms
-    # (was 467), -> final transcript p50 252 ms (was 1512); 700/288: p50 303 ms. It closes between
-    # the 61 s monologue's sentences (0.15 s pauses + espeak's own trailing silence): 11 times (288: 4)
+    # 3-7): 450 ms (no early close) cut 5 of 6 lines with a 0.4-0.6 s mid-sentence pause, and the
+    # final transcript came p50 1512 ms after the player stopped. 700/224 cut none and had it at
+    # p50 252 ms, but closed between sentences of one turn (espeak leaves 320-416 ms between them:
+    # full_arc's "Maren, Tobias is freezing. Please light the iron stove." became two turns; the
+    # monologue: 11 closes). 700/480: no cut-off, monologue 1 close, final transcript p50 496 ms.
+    # Going lower needs a turn that can be taken back when the player goes on (not built yet).
     min_silence_ms: int = 700
-    early_silence_ms: int | None = 224
+    early_silence_ms: int | None = 480
     min_speech_ms: int = 250  # segments shorter than this are dropped (coughs, clicks)
     pad_ms: int = 160  # audio kept before the onset and after the last speech chunk
     max_segment_s: float = 8.0  # longer speech is split so ASR latency stays bounded
