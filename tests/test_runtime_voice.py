@@ -169,6 +169,31 @@ def test_a_push_to_talk_press_from_the_controller_gates_the_microphone(component
     assert len([e for e in items if isinstance(e, ev.PlayerHeard)]) == 1, said
 
 
+def test_a_spoken_turn_is_clocked_from_the_true_end_of_the_players_speech(components, scene):
+    """The turn's stamps, in order: the scripted audio's last sound, the VAD's decision, the
+    transcript, the first token, the first sentence, the reply's first sample in the mixer; the
+    stages between them add up to voice to voice, which starts before the decision."""
+    head = Pose.look_at(start_pose(scene).position, speaking_position(scene, "maren"))
+    line = "Maren, is the stove lit?"
+    audio = np.concatenate([np.zeros(EAR_RATE // 4, np.float32), player_audio(components, scene, line, NEURAL_PLAYER),
+                            np.zeros(EAR_RATE // 2, np.float32)])
+    with Session(config_for(echo_gain=0.0), components, scene) as session:
+        ticks = Ticker(session)
+        session.queue_player_audio(audio, line, 1)
+        assert ticks.until(lambda: (r := session.ledger.latest()) is not None and r.t_first_audio is not None, head), \
+            [e.to_dict() for e in session.transcript.items]
+        rec = session.ledger.latest()
+    assert rec.spoken and "stove" in rec.heard_text.lower(), rec
+    stamps = [rec.t_speech_end, rec.t_endpoint, rec.t_heard, rec.t_first_token, rec.t_first_sentence, rec.t_first_audio]
+    assert None not in stamps and stamps == sorted(stamps) and rec.t_speech_end < rec.t_endpoint, stamps
+    d = rec.stage_ms()
+    print({k: d[k] for k in ("endpoint_ms", "asr_ms", "first_token_ms", "first_sentence_ms", "first_audio_ms",
+                             "voice_to_voice_ms")})
+    assert d["voice_to_voice_ms"] >= d["endpoint_ms"] + d["asr_ms"] and d["endpoint_ms"] > 0
+    stages = ("endpoint_ms", "asr_ms", "first_token_ms", "first_sentence_ms", "first_audio_ms")
+    assert sum(d[k] for k in stages) == pytest.approx(d["voice_to_voice_ms"], abs=0.6)  # rounding of each
+
+
 # -- whole playthroughs through the headless display ---------------------------------------------
 
 @pytest.mark.slow

@@ -5,7 +5,7 @@ Top-level keys (stable; a figure that could not be measured is null, never missi
   machine, commit, dirty, date, mode, seconds,
   llm {tokens_per_s, ttft_cold_ms, ttft_cached_ms, generate_tokens_per_s, ratio_vs_generate,
        llamacpp_tokens_per_s, ratio_vs_llamacpp, constrained_overhead_ms_per_token, ...},
-  voice_to_voice_ms {p50, p95, n, asr, first_token, first_sentence, tts: {p50, p95}},
+  voice_to_voice_ms {p50, p95, n, endpoint, asr, first_token, first_sentence, first_audio: {p50, p95}},
   frame_ms {idle: {p50, p99, n}, busy: {p50, p99, n}, ratio_p99},
   asr_rtf, asr_end_to_transcript_ms, tts_first_audio_ms,
   render {python_ms, gl_ms, ...}, memory {peak_rss_mb, gpu_peak_mb, per_part},
@@ -18,7 +18,7 @@ from xrstory.bench.options import PARTS, BenchOptions
 
 LLM_KEYS = ("tokens_per_s", "ttft_cold_ms", "ttft_cached_ms", "generate_tokens_per_s", "ratio_vs_generate",
             "llamacpp_tokens_per_s", "ratio_vs_llamacpp", "constrained_overhead_ms_per_token")
-STAGE_KEYS = ("asr", "first_token", "first_sentence", "tts")
+STAGE_KEYS = ("endpoint", "asr", "first_token", "first_sentence", "first_audio")
 # null by design when llama-cpp-python is not installed (it is an optional baseline)
 LLAMACPP_KEYS = {"llm.llamacpp_tokens_per_s", "llm.ratio_vs_llamacpp"}
 

@@ -3,12 +3,13 @@ player line -> VAD -> Whisper -> model -> sentence -> TTS -> mixer) with the fra
 to the wall clock, so latencies are what a player would feel. Also yields the frame times,
 idle and while the pipeline is busy.
 
-Stages, per turn, in ms (``TurnRecord.stage_ms``):
-  asr             end of the player's speech -> transcript
+Stages, per turn, in ms (``TurnRecord.stage_ms``; docs/ARCHITECTURE.md "Latency"):
+  endpoint        true end of the player's speech (the scripted audio's last sound) -> the VAD's decision
+  asr             decision -> final transcript
   first_token     transcript -> first token the model chose
   first_sentence  first token -> first complete sentence of ``say``
-  tts             first sentence -> its first audio in the mixer
-  total (p50/p95) end of speech -> first audio
+  first_audio     first sentence -> its first sample leaving the mixer
+  total (p50/p95) true end of speech -> first sample of the reply
 
 Run alone:  python -m xrstory.bench.worker voice_to_voice
 """
@@ -20,7 +21,7 @@ from dataclasses import replace
 from xrstory.bench.options import BenchOptions
 from xrstory.bench.stats import percentiles, ratio
 
-STAGES = ("asr", "first_token", "first_sentence", "tts")
+STAGES = ("endpoint", "asr", "first_token", "first_sentence", "first_audio")
 
 
 def first_turns(pt, turns: int):

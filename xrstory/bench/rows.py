@@ -67,8 +67,9 @@ def summary_rows(doc: dict) -> list[Row]:
             f"n={v2v.get('n')} of {(doc.get('options') or {}).get('turns', '?')} turns",
             f"p50 <= {fmt(tg.get('voice_to_voice_p50_ms'), 0)}", ok.get("voice_to_voice_p50_ms")),
     ]
-    for stage, label in (("asr", "speech end -> transcript"), ("first_token", "transcript -> first token"),
-                         ("first_sentence", "first token -> first sentence"), ("tts", "first sentence -> audio")):
+    for stage, label in (("endpoint", "speech end -> VAD decision"), ("asr", "decision -> transcript"),
+                         ("first_token", "transcript -> first token"),
+                         ("first_sentence", "first token -> first sentence"), ("first_audio", "first sentence -> audio")):
         rows.append(Row("voice to voice", f"  {label}, ms p50 / p95", _pair(v2v.get(stage), "p50", "p95")))
     rows += [
         Row("frames", "idle, ms p50 / p99", _pair(fr.get("idle"), "p50", "p99", 2), f"n={(fr.get('idle') or {}).get('n')}"),

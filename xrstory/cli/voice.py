@@ -38,7 +38,8 @@ def hear(audio_file: Path = typer.Argument(..., help="WAV/FLAC/OGG, any rate and
     except AudioError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
-    asr = load_asr(model, backend=backend, config=ASRConfig(language=language, initial_prompt=prompt))
+    asr = load_asr(model, backend=backend, config=ASRConfig(language=language, initial_prompt=prompt,
+                                                                  word_timestamps=True))
     with Ear(asr, load_silero(), config=EarConfig(partial_every_s=None)) as ear:
         ear.listen(source.chunks())
         ear.wait_idle()

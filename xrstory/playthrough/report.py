@@ -14,7 +14,8 @@ import numpy as np
 
 from xrstory.playthrough.results import PlaythroughResult
 
-STAGES = ("asr_ms", "first_token_ms", "first_sentence_ms", "tts_ms")
+# the stages of voice to voice, in order (TurnRecord.stage_ms; docs/ARCHITECTURE.md "Latency")
+STAGES = ("endpoint_ms", "asr_ms", "first_token_ms", "first_sentence_ms", "first_audio_ms")
 
 
 def percentiles(values: list[float]) -> dict[str, float | None]:
@@ -23,6 +24,11 @@ def percentiles(values: list[float]) -> dict[str, float | None]:
     a = np.asarray(values, np.float64)
     return {"p50": round(float(np.percentile(a, 50)), 3), "p95": round(float(np.percentile(a, 95)), 3),
             "p99": round(float(np.percentile(a, 99)), 3), "n": int(a.size)}
+
+
+def _median(values: list[float | None]) -> float | None:
+    got = [v for v in values if v is not None]
+    return round(float(np.median(got)), 1) if got else None
 
 
 def metrics_of(result: PlaythroughResult) -> dict:
@@ -36,7 +42,9 @@ def metrics_of(result: PlaythroughResult) -> dict:
         "failures": [f.__dict__ for f in result.failures],
         "turns": turns,
         "voice_to_voice_ms": {"median": round(float(np.median(v2v)), 1) if v2v else None,
-                              "values": v2v},
+                              "values": v2v,
+                              **{s: _median([t[s] for t in turns if t["voice_to_voice_ms"] is not None])
+                                 for s in STAGES}},
         "frame_ms": {"idle": idle, "busy": busy, "busy_over_idle_p99": ratio},
         "ended": result.ended,
         "seconds": round(result.seconds, 2),
@@ -52,18 +60,18 @@ def _charts(result: PlaythroughResult, out: Path) -> dict[str, str]:
     files = {}
     turns = [t.to_dict() for t in result.turns if t.spoken or t.t_first_audio]
     if turns:
-        fig, ax = plt.subplots(figsize=(7, 0.45 * len(turns) + 1.2))
+        fig, ax = plt.subplots(figsize=(7, 0.45 * len(turns) + 1.6))
         labels = [f"{t['turn']}: {t['character']}" for t in turns]
         left = np.zeros(len(turns))
-        colors = ("#4c72b0", "#dd8452", "#55a868", "#c44e52")
+        colors = ("#8172b3", "#4c72b0", "#dd8452", "#55a868", "#c44e52")
         for stage, color in zip(STAGES, colors, strict=True):
             vals = np.array([t[stage] or 0.0 for t in turns])
             ax.barh(labels, vals, left=left, color=color, label=stage.replace("_ms", ""))
             left += vals
         ax.invert_yaxis()
-        ax.set_xlabel("ms from end of player speech")
+        ax.set_xlabel("ms from the true end of the player's speech to the reply's first sample")
         ax.set_title("Latency per stage (voice to voice)")
-        ax.legend(loc="lower right", fontsize=8)
+        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.08), ncol=len(STAGES), fontsize=8, frameon=False)
         fig.tight_layout()
         fig.savefig(out / "latency.png", dpi=110)
         plt.close(fig)

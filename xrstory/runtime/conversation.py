@@ -74,11 +74,13 @@ class Conversation:
 
     def player_line(self, script_text: str, heard: str, step_line: int, spoken: bool,
                     t_speech_end: float | None, t_heard: float, language: str = "en",
-                    confidence: float = 1.0) -> int:
-        """A line the player said (heard by Whisper) or typed: a new turn for the addressee."""
+                    confidence: float = 1.0, t_endpoint: float | None = None) -> int:
+        """A line the player said (heard by Whisper) or typed: a new turn for the addressee.
+        Stamps: ``t_speech_end`` the player stopped, ``t_endpoint`` the VAD decided, ``t_heard``
+        the transcript was ready (typed: all three are the submission, or None)."""
         turn = self._new_turn()
         character = self.addressee(heard)
-        self.ledger.open(turn, step_line, script_text, heard, character, spoken, t_speech_end, t_heard)
+        self.ledger.open(turn, step_line, script_text, heard, character, spoken, t_speech_end, t_heard, t_endpoint)
         self.transcript.emit(ev.PlayerHeard(turn, heard, language, confidence, addressed=character, t=t_heard))
         history = list(self.story.state.conversation)  # all of it: prompt.plan_prompt cuts it in blocks
         self.story.note_utterance(PLAYER, heard)

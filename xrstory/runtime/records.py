@@ -28,27 +28,31 @@ class TurnRecord:
     moderated: bool = False
     interrupted: bool = False
     spoken: bool = True  # False for typed input
-    t_speech_end: float | None = None
-    t_heard: float | None = None
+    t_speech_end: float | None = None  # the player really stopped (Heard.t_speech_end)
+    t_endpoint: float | None = None  # the VAD decided the turn was over (Heard.t_end_of_speech)
+    t_heard: float | None = None  # the final transcript was ready (typed: submitted)
     t_first_token: float | None = None
     t_first_sentence: float | None = None
-    t_first_audio: float | None = None
+    t_first_audio: float | None = None  # the reply's first sample left the mixer
     t_reply_done: float | None = None
     capture: str | None = None  # frame PNG captured at the reply
 
     def stage_ms(self) -> dict[str, float | None]:
-        """Latency of each stage, ms, measured from the end of the player's speech (or the
-        moment typed text was submitted)."""
+        """Latency of each stage, ms (docs/ARCHITECTURE.md, "Latency"): consecutive stamps, so
+        the stages add up to ``voice_to_voice_ms``, from the true end of the player's speech (or
+        the moment typed text was submitted) to the reply's first sample leaving the mixer."""
         start = self.t_speech_end if self.t_speech_end is not None else self.t_heard
+        decided = self.t_endpoint if self.t_endpoint is not None else self.t_speech_end
 
         def ms(a, b):
             return None if a is None or b is None else round((b - a) * 1000.0, 1)
 
         return {
-            "asr_ms": ms(self.t_speech_end, self.t_heard),
+            "endpoint_ms": ms(self.t_speech_end, self.t_endpoint),
+            "asr_ms": ms(decided, self.t_heard),
             "first_token_ms": ms(self.t_heard, self.t_first_token),
             "first_sentence_ms": ms(self.t_first_token, self.t_first_sentence),
-            "tts_ms": ms(self.t_first_sentence, self.t_first_audio),
+            "first_audio_ms": ms(self.t_first_sentence, self.t_first_audio),
             "voice_to_voice_ms": ms(start, self.t_first_audio),
             "reply_total_ms": ms(self.t_heard, self.t_reply_done),
         }

@@ -189,7 +189,7 @@ class Session:
     # -- inputs ------------------------------------------------------------------------
     def queue_player_audio(self, audio16: np.ndarray, text: str = "", step_line: int = 0) -> None:
         """Player speech (16 kHz mono) that enters the microphone from the next frame on."""
-        self.voice.queue_mic(audio16)
+        self.voice.queue_mic(audio16, speech_end=True)  # a whole scripted line: its end is known exactly
         self._script_line = (text, step_line)
 
     def queue_microphone(self, chunk16: np.ndarray) -> None:
@@ -254,8 +254,8 @@ class Session:
             case voice_ev.Heard() if v.text.strip():
                 text, step_line = self._script_line  # scripted sessions speak one line at a time
                 self._script_line = ("", 0)
-                c.player_line(text or v.text, v.text, step_line, True, v.t_end_of_speech, v.t_transcribed,
-                              v.language, v.confidence)
+                c.player_line(text or v.text, v.text, step_line, True, v.t_speech_end or v.t_end_of_speech,
+                              v.t_transcribed, v.language, v.confidence, t_endpoint=v.t_end_of_speech)
             case voice_ev.Rejected():
                 emit(ev.SpeechRejected(turn, v.reason, v.text, t=v.t))
             case voice_ev.SpeakingStarted():

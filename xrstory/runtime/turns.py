@@ -24,9 +24,10 @@ class TurnLedger:
         self.line_turn: dict[int, int] = {}  # mixer line id -> turn
 
     def open(self, turn: int, step_line: int, player_text: str, heard: str, character: str, spoken: bool,
-             t_speech_end: float | None, t_heard: float | None) -> TurnRecord:
+             t_speech_end: float | None, t_heard: float | None, t_endpoint: float | None = None) -> TurnRecord:
         rec = TurnRecord(turn=turn, step_line=step_line, player_text=player_text, heard_text=heard,
-                         character=character, spoken=spoken, t_speech_end=t_speech_end, t_heard=t_heard)
+                         character=character, spoken=spoken, t_speech_end=t_speech_end, t_heard=t_heard,
+                         t_endpoint=t_endpoint)
         self.turns[turn] = rec
         return rec
 

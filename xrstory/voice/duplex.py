@@ -46,6 +46,13 @@ from xrstory.voice.spatial import Listener, Vec3
 from xrstory.voice.tts import TTSBackend, VoiceSettings
 
 MIX_CHUNK = CHUNK * MIX_RATE // EAR_RATE  # 1536 samples at 48 kHz = 32 ms
+SILENT = 10 ** (-50 / 20)  # |sample| below -50 dBFS: not part of the speech (end-of-speech marks)
+
+
+def last_sound(audio: np.ndarray) -> int | None:
+    """Index just after the last sample louder than -50 dBFS, or None when all is silent."""
+    loud = np.flatnonzero(np.abs(audio) > SILENT)
+    return int(loud[-1]) + 1 if loud.size else None
 
 
 class Downsampler:
@@ -85,7 +92,7 @@ class Duplex:
         self.leak = leak
         self.config = config or DuplexConfig()
         self.frame = 0  # audio time: 16 kHz samples since start
-        self._mic: deque[np.ndarray] = deque()
+        self._mic: deque[tuple[np.ndarray, int | None]] = deque()  # (chunk, speech ends at this offset)
         self._down = Downsampler()
         self._mix: list[np.ndarray] = []
         self._out = sf.SoundFile(str(out_wav), "w", MIX_RATE, 2, "PCM_16") if out_wav else None
@@ -106,12 +113,16 @@ class Duplex:
         return self.frame / EAR_RATE
 
     # ---- inputs (any thread) ------------------------------------------------------------------
-    def queue_mic(self, audio16: np.ndarray) -> None:
-        """Player audio (16 kHz mono, any length) that enters the microphone from the next step on."""
+    def queue_mic(self, audio16: np.ndarray, speech_end: bool = False) -> None:
+        """Player audio (16 kHz mono, any length) that enters the microphone from the next step on.
+        ``speech_end``: the clip is one whole utterance (scripted): when its last non-silent sample
+        is fed, the ear is told the exact end of speech (``Ear.mark_speech_end``)."""
         audio16 = np.asarray(audio16, np.float32)
+        end = last_sound(audio16) if speech_end else None
         for i in range(0, len(audio16), CHUNK):
             part = audio16[i:i + CHUNK]
-            self._mic.append(np.pad(part, (0, CHUNK - len(part))) if len(part) < CHUNK else part)
+            mark = end - i if end is not None and i < end <= i + CHUNK else None
+            self._mic.append((np.pad(part, (0, CHUNK - len(part))) if len(part) < CHUNK else part, mark))
 
     @property
     def mic_pending(self) -> bool:
@@ -140,7 +151,7 @@ class Duplex:
         if self.config.keep_mix:
             self._mix.append(stereo)
         ref = self._down(stereo)  # (512,) float32 at 16 kHz
-        mic = self._mic.popleft() if self._mic else np.zeros(CHUNK, np.float32)
+        mic, mark = self._mic.popleft() if self._mic else (np.zeros(CHUNK, np.float32), None)
         if self.leak is not None:
             mic = mic + self.leak.process(ref)
         if self.keep_logs:
@@ -148,6 +159,8 @@ class Duplex:
             self.ref_log.append(ref)
         if self.ear is not None:
             self._note_spoken(mixed, frame)
+            if mark is not None:
+                self.ear.mark_speech_end(frame + mark)
             heard = self.ear.feed(mic, frame, reference=ref)
             if any(isinstance(e, SpeechStarted) for e in heard):
                 self._barge_in()

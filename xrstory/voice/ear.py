@@ -9,6 +9,18 @@ Modes: hands-free (the VAD decides) and push-to-talk (``ear.push_to_talk(True/Fa
 the utterance; the VAD is bypassed and the microphone is gated: only audio while the button is held
 is heard). A press switches the ear to push-to-talk for good (the player chose it).
 
+End of turn: the VAD closes a segment after ``VADConfig.min_silence_ms`` of silence. Sooner, after
+``tail_after_ms`` of silence the speech so far is transcribed (the "tail" job); when that
+transcript looks finished (``voice.endpoint.looks_finished``) and ``VADConfig.early_silence_ms``
+of silence have passed, the segment closes early. Either way, while no speech came after it, that
+transcript is the final one: the audio it covered is the whole utterance, so nothing is decoded
+again after the decision.
+
+The clock: every chunk's feed time is kept, so an audio frame maps to the monotonic time it was
+heard (``time_of``); ``SpeechEnded.t_speech_end`` is when the player really stopped: a mark set
+by whoever knows it exactly (``mark_speech_end``: the scripted player's audio), else the end of
+the segment's last voiced chunk, never the VAD's decision.
+
 Driven by ``voice.duplex.Duplex`` in a session; ``xrstory hear FILE`` runs it on a file.
 """
 
@@ -25,6 +37,7 @@ import numpy as np
 from xrstory.voice.asr import ASRBackend
 from xrstory.voice.clock import CHUNK
 from xrstory.voice.echo import EchoCanceller, echo_overlap
+from xrstory.voice.endpoint import looks_finished
 from xrstory.voice.events import (
     EAR_RATE,
     Heard,
@@ -45,6 +58,9 @@ class EarConfig:
     echo_dominance: float = 0.55  # during playback, residual/mic RMS below this = echo, not player
     echo_margin_db: float = 4.0  # during playback, the mic must be this much above the learned echo level
     push_to_talk: bool = False
+    # silence after which the speech so far is transcribed (early end of turn, final transcript
+    # without a second decode); None: off (the final pass transcribes the segment after the decision)
+    tail_after_ms: float | None = 96.0
 
 
 class Ear:
@@ -71,6 +87,10 @@ class Ear:
         self._started = False
         self._echo_gain: float | None = None  # learned mic power / reference power while only echo plays
         self._ref_powers: deque[float] = deque(maxlen=4)
+        self._fed: deque[tuple[int, float]] = deque(maxlen=512)  # (chunk frame, monotonic feed time)
+        self._marks: deque[int] = deque(maxlen=8)  # frames where scripted speech ended exactly
+        self._tail_key: tuple[int, int] | None = None  # (utterance, voiced end) of the tail job sent
+        self._tail: tuple[tuple[int, int], object] | None = None  # its result: (key, Transcript)
 
     # ---- lifecycle --------------------------------------------------------------------------
     def __enter__(self) -> Ear:
@@ -106,6 +126,29 @@ class Ear:
         with self._idle:
             return self._idle.wait_for(lambda: self._pending == 0, timeout)
 
+    # ---- the clock --------------------------------------------------------------------------
+    def mark_speech_end(self, frame: int) -> None:
+        """The player's speech ends exactly at ``frame`` (scripted audio: its last non-silent
+        sample + 1). The segment that contains it reports it as its end of speech."""
+        self._marks.append(frame)
+
+    def time_of(self, frame: int) -> float:
+        """Monotonic time audio ``frame`` was heard: its chunk's feed time less the audio after
+        it in the chunk (a chunk is complete, as from a microphone, when it is fed)."""
+        for start, t in reversed(self._fed):
+            if start <= frame <= start + CHUNK:
+                return t - (start + CHUNK - frame) / EAR_RATE
+        if not self._fed:
+            return time.monotonic()
+        start, t = self._fed[-1] if frame > self._fed[-1][0] else self._fed[0]
+        return t - (start + CHUNK - frame) / EAR_RATE  # outside the kept chunks: audio time from the nearest
+
+    def _speech_end(self, seg: Segment, decided: int) -> int:
+        marks = [m for m in self._marks if seg.start_frame < m <= decided]
+        if marks:
+            return marks[-1]
+        return seg.voiced_end_frame or seg.end_frame
+
     # ---- inputs -----------------------------------------------------------------------------
     def note_spoken(self, text: str, frame: int, key: object = None) -> None:
         """A character says or said ``text`` (still playing, or ending, at ``frame``): its words count
@@ -132,7 +175,7 @@ class Ear:
         elif not pressed and self._ptt_on:
             self._ptt_on = False
             audio = np.concatenate(self._ptt_audio) if self._ptt_audio else np.zeros(0, np.float32)
-            out.append(self._ended(Segment(self._ptt_start, frame, audio), now))
+            out += self._ended(Segment(self._ptt_start, frame, audio), now, frame)
         for ev in out:
             self.events.put(ev)
         return out
@@ -154,6 +197,7 @@ class Ear:
                 self._ptt_audio.append(residual)
             return []
         now = time.monotonic()
+        self._fed.append((frame, now))
         out: list[VoiceEvent] = []
         if playing and not self.segmenter.in_speech and self._is_echo(mic, residual, reference):
             residual = np.zeros_like(residual)  # our own voice: the VAD must not hear it
@@ -163,18 +207,21 @@ class Ear:
                 self._partial_due = ev.frame + int((self.config.partial_every_s or 0) * EAR_RATE)
                 out.append(SpeechStarted(now, ev.frame))
             else:
-                out.append(self._ended(ev, now))
+                out += self._ended(ev, now, frame + CHUNK)
+        if self.segmenter.in_speech:
+            out += self._end_of_turn(now, frame + CHUNK)
         if (self.segmenter.in_speech and self.config.partial_every_s and frame >= self._partial_due
                 and self._pending == 0):
             self._partial_due = frame + int(self.config.partial_every_s * EAR_RATE)
-            self._submit(("partial", self._utterance, np.concatenate(self.segmenter._seg), frame))
+            seg = self.segmenter
+            self._submit(("partial", (self._utterance, seg.voiced_end_frame), seg.audio, frame))
         for ev in out:
             self.events.put(ev)
         return out
 
     def flush(self, frame: int) -> list[VoiceEvent]:
         """End of stream: close an open utterance."""
-        out = [self._ended(seg, time.monotonic()) for seg in self.segmenter.flush()]
+        out = [e for seg in self.segmenter.flush() for e in self._ended(seg, time.monotonic(), frame)]
         for ev in out:
             self.events.put(ev)
         return out
@@ -210,12 +257,35 @@ class Ear:
             self._echo_gain = 0.9 * self._echo_gain + 0.1 * ratio
         return echo
 
-    def _ended(self, seg: Segment, now: float) -> VoiceEvent:
-        ended = SpeechEnded(now, seg.end_frame, seg.start_frame, self._utterance, seg.forced_split, seg.audio)
+    def _end_of_turn(self, now: float, decided: int) -> list[VoiceEvent]:
+        """Inside speech, after each chunk: send the tail job once the silence is long enough;
+        close early when its transcript is back, looks finished and the short silence has passed."""
+        seg, vad = self.segmenter, self.segmenter.config
+        key = (self._utterance, seg.voiced_end_frame)
+        after = self.config.tail_after_ms
+        if after is not None and seg.quiet_ms >= after and self._tail_key != key:
+            self._tail_key = key
+            self._submit(("tail", key, seg.audio, decided))
+        tail = self._tail
+        if (vad.early_silence_ms is not None and seg.quiet_ms >= vad.early_silence_ms and tail is not None
+                and tail[0] == key and looks_finished(tail[1].text, tail[1].confidence)):
+            return self._ended(seg.close_early(), now, decided)
+        return []
+
+    def _ended(self, seg: Segment, now: float, decided: int) -> list[VoiceEvent]:
+        """A closed segment: SpeechEnded, and its transcript at once when the tail job already
+        transcribed all of its speech (else a final job is queued)."""
+        end = seg.end_frame if seg.forced_split else self._speech_end(seg, decided)
+        ended = SpeechEnded(now, seg.end_frame, seg.start_frame, self._utterance, seg.forced_split,
+                            self.time_of(end), end, decided, seg.audio)
         if seg.too_short:
-            return Rejected(now, seg.end_frame, "too short", "", self._utterance)
-        self._submit(("final", ended))
-        return ended
+            return [Rejected(now, seg.end_frame, "too short", "", self._utterance)]
+        key = (self._utterance, seg.voiced_end_frame)
+        tail = self._tail
+        if not seg.forced_split and tail is not None and tail[0] == key:
+            return [ended, self._finish(ended, tail[1], now, early=seg.early)]
+        self._submit(("final", ended, key if self._tail_key == key and not seg.forced_split else None))
+        return [ended]
 
     def _submit(self, job) -> None:
         with self._idle:
@@ -234,28 +304,37 @@ class Ear:
                     self._idle.notify_all()
 
     def _run_job(self, job) -> None:
-        if job[0] == "partial":
-            _, utt, audio, frame = job
+        if job[0] in ("partial", "tail"):
+            # a transcript of the speech so far; the latest one is kept: when no speech came after
+            # the audio it covered (same key), it is the utterance's final transcript
+            kind, key, audio, frame = job
+            if key[0] != self._utterance or (kind == "tail" and key != self._tail_key) or (
+                    kind == "partial" and self._tail_key is not None and self._tail_key[0] == key[0]
+                    and self._tail_key[1] >= key[1]):
+                return  # superseded: speech went on after this tail, or went quiet after this partial
             tr = self.asr.transcribe(audio)
-            if not tr.empty and utt == self._utterance:
-                self.events.put(PartialTranscript(time.monotonic(), frame, tr.text, utt))
+            self._tail = (key, tr)  # one assignment: the feeding thread reads it whole
+            if not tr.empty:
+                self.events.put(PartialTranscript(time.monotonic(), frame, tr.text, key[0]))
             return
-        ended: SpeechEnded = job[1]
-        tr = self.asr.transcribe(ended.audio)
-        t_done = time.monotonic()
+        _, ended, key = job
+        tail = self._tail  # the tail job for this speech ran before this one (one queue, in order)
+        tr = tail[1] if key is not None and tail is not None and tail[0] == key else self.asr.transcribe(ended.audio)
+        self.events.put(self._finish(ended, tr, time.monotonic()))
+
+    def _finish(self, ended: SpeechEnded, tr, t_done: float, early: bool = False) -> VoiceEvent:
+        """The utterance's transcript -> Heard, or Rejected (no words, or the characters' echo)."""
         if tr.empty:
-            self.events.put(Rejected(t_done, ended.frame, "; ".join(tr.dropped) or "no words", "", ended.utterance))
-            return
+            return Rejected(t_done, ended.frame, "; ".join(tr.dropped) or "no words", "", ended.utterance)
         recent = [text for f, text in list(self._spoken.values())
                   if ended.start_frame - f < self.config.echo_window_s * EAR_RATE]
         overlap = echo_overlap(tr.text, recent)
         if recent and overlap >= self.config.echo_overlap_reject:
-            self.events.put(Rejected(t_done, ended.frame, f"echo of a character ({overlap:.0%} of words)",
-                                     tr.text, ended.utterance))
-            return
-        self.events.put(Heard(t_done, ended.frame, tr.text, tr.language, tr.confidence, ended.t, t_done,
-                              ended.start_frame, ended.utterance, ended.forced_split,
-                              tuple((w, float(a), float(b)) for w, a, b in tr.words)))
+            return Rejected(t_done, ended.frame, f"echo of a character ({overlap:.0%} of words)",
+                            tr.text, ended.utterance)
+        return Heard(t_done, ended.frame, tr.text, tr.language, tr.confidence, ended.t, t_done,
+                     ended.start_frame, ended.utterance, ended.forced_split,
+                     tuple((w, float(a), float(b)) for w, a, b in tr.words), ended.t_speech_end, early)
 
 
 def drain(q: queue.Queue) -> list[VoiceEvent]:

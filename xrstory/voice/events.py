@@ -40,11 +40,18 @@ class PartialTranscript(VoiceEvent):
 
 @dataclass(frozen=True)
 class SpeechEnded(VoiceEvent):
-    """The VAD closed a speech segment. ``audio``: (n,) float32 at 16 kHz, what goes to ASR."""
+    """The VAD closed a speech segment (``t``, ``frame``: its decision). ``audio``: (n,) float32 at
+    16 kHz, what goes to ASR. ``t_speech_end`` / ``speech_end_frame``: when the player really
+    stopped: the exact end of scripted audio (``Ear.mark_speech_end``) or, from a microphone, the
+    end of the segment's last voiced chunk; ``t`` of a frame is the monotonic time its chunk was fed
+    minus the audio still after it in that chunk (``Ear.time_of``)."""
 
     start_frame: int = 0
     utterance: int = 0
     forced_split: bool = False  # True when cut because it grew past max_segment_s
+    t_speech_end: float = 0.0
+    speech_end_frame: int = 0
+    decision_frame: int = 0  # end of the chunk after which the VAD decided (``frame`` is the audio's end)
     audio: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32), repr=False, compare=False)
 
 
@@ -55,12 +62,14 @@ class Heard(VoiceEvent):
     text: str = ""
     language: str = "en"
     confidence: float = 0.0  # 0..1, exp(mean token log-probability)
-    t_end_of_speech: float = 0.0  # monotonic time the VAD closed the segment
+    t_end_of_speech: float = 0.0  # monotonic time the VAD closed the segment (its decision)
     t_transcribed: float = 0.0  # monotonic time the transcript was ready
     start_frame: int = 0
     utterance: int = 0
     continues: bool = False
     words: tuple[tuple[str, float, float], ...] = ()  # (word, start_s, end_s) within the segment
+    t_speech_end: float = 0.0  # monotonic time the player really stopped (SpeechEnded.t_speech_end)
+    early: bool = False  # the turn was closed early: the transcript of the speech so far looked finished
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ the listening worker calls it inline; that is what lets barge-in react within a 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -21,7 +21,17 @@ class VADConfig:
     threshold: float = 0.5  # speech probability that counts as speech
     release: float = 0.35  # probability below which a chunk counts as silence (hysteresis)
     onset_ms: int = 64  # this much consecutive speech opens a segment (barge-in reacts after it)
-    min_silence_ms: int = 450  # this much silence closes a segment
+    # this much silence closes a segment; it closes after early_silence_ms instead when the
+    # transcript of the speech so far looks finished (the Ear decides: ``voice.endpoint``; None:
+    # only min_silence_ms). Chosen with ``python -m xrstory.bench.ear_endpoint`` (2026-12-01, load
+    # 3-7): 450 ms (no early close) cut 5 of 6 lines with a 0.4-0.6 s mid-sentence pause, and the
+    # final transcript came p50 1512 ms after the player stopped. 700/224 cut none and had it at
+    # p50 252 ms, but closed between sentences of one turn (espeak leaves 320-416 ms between them:
+    # full_arc's "Maren, Tobias is freezing. Please light the iron stove." became two turns; the
+    # monologue: 11 closes). 700/480: no cut-off, monologue 1 close, final transcript p50 496 ms.
+    # Going lower needs a turn that can be taken back when the player goes on (not built yet).
+    min_silence_ms: int = 700
+    early_silence_ms: int | None = 480
     min_speech_ms: int = 250  # segments shorter than this are dropped (coughs, clicks)
     pad_ms: int = 160  # audio kept before the onset and after the last speech chunk
     max_segment_s: float = 8.0  # longer speech is split so ASR latency stays bounded
@@ -30,6 +40,9 @@ class VADConfig:
     def __post_init__(self) -> None:
         if not 0 < self.release <= self.threshold < 1:
             raise ValueError(f"VADConfig: need 0 < release ({self.release}) <= threshold ({self.threshold}) < 1")
+        if self.early_silence_ms is not None and not 0 < self.early_silence_ms <= self.min_silence_ms:
+            raise ValueError(f"VADConfig.early_silence_ms ({self.early_silence_ms}) must be in "
+                             f"(0, min_silence_ms={self.min_silence_ms}]")
         if self.max_segment_s < 1.0:
             raise ValueError(f"VADConfig.max_segment_s must be >= 1 s, got {self.max_segment_s}")
 
@@ -46,6 +59,8 @@ class Segment:
     audio: np.ndarray = field(repr=False)  # (n,) float32, 16 kHz, with padding
     forced_split: bool = False
     too_short: bool = False
+    voiced_end_frame: int = 0  # end of the last chunk that was speech (the player stopped here)
+    early: bool = False  # closed by ``close_early``, before min_silence_ms
 
 
 def load_silero():
@@ -81,6 +96,7 @@ class Segmenter:
         self._seg_start = 0
         self._run = 0  # consecutive speech chunks (before onset)
         self._quiet = 0  # consecutive silent chunks (inside a segment)
+        self.voiced_end_frame = 0  # end of the open segment's latest speech chunk
         self.in_speech = False
         self.last_prob = 0.0
 
@@ -107,18 +123,37 @@ class Segmenter:
                 self._probs = [1.0] * len(self._seg)
                 self._seg_start = frame + CHUNK - len(self._seg) * CHUNK
                 self._quiet = 0
+                self.voiced_end_frame = frame + CHUNK
                 onset = frame + CHUNK - self._onset_chunks * CHUNK
                 out.append(SegmentStart(onset))
             return out
         self._seg.append(chunk)
         self._probs.append(p)
         self._quiet = self._quiet + 1 if p < self.config.release else 0
+        if not self._quiet:
+            self.voiced_end_frame = frame + CHUNK
         if self._quiet >= self._silence_chunks:
             keep = len(self._seg) - self._quiet + self._pad_chunks  # trailing pad only
             out.append(self._close(keep, forced=False))
         elif len(self._seg) >= self._max_chunks:
             out.append(self._split())
         return out
+
+    @property
+    def quiet_ms(self) -> float:
+        """Silence since the open segment's last speech chunk, ms (0 outside speech)."""
+        return 1000.0 * self._quiet * CHUNK / EAR_RATE if self.in_speech else 0.0
+
+    @property
+    def audio(self) -> np.ndarray:
+        """The open segment's audio so far (for transcripts while the player speaks)."""
+        return np.concatenate(self._seg) if self._seg else np.zeros(0, np.float32)
+
+    def close_early(self) -> Segment:
+        """Close the open segment now, as ``min_silence_ms`` would have (the caller judged the
+        speech finished); its trailing pad is what silence there is, up to ``pad_ms``."""
+        keep = len(self._seg) - self._quiet + min(self._pad_chunks, self._quiet)
+        return replace(self._close(keep, forced=False), early=True)
 
     def flush(self) -> list[Segment]:
         """End of stream: close an open segment."""
@@ -131,9 +166,11 @@ class Segmenter:
         start = self._seg_start
         speech_chunks = keep - self._pad_chunks * 2
         too_short = speech_chunks * CHUNK < self.config.min_speech_ms * EAR_RATE / 1000
-        self.in_speech, self._run, self._seg, self._probs = False, 0, [], []
+        voiced_end = min(self.voiced_end_frame, start + len(audio))
+        self.in_speech, self._run, self._seg, self._probs, self._quiet = False, 0, [], [], 0
         self._pre.clear()
-        return Segment(start, start + len(audio), audio, forced_split=forced, too_short=too_short)
+        return Segment(start, start + len(audio), audio, forced_split=forced, too_short=too_short,
+                       voiced_end_frame=voiced_end)
 
     def _split(self) -> Segment:
         # cut at the least speech-like chunk of the last third, so words are not cut in half
@@ -141,7 +178,8 @@ class Segmenter:
         lo = n - n // 3
         cut = lo + int(np.argmin(self._probs[lo:])) + 1
         audio = np.concatenate(self._seg[:cut])
-        seg = Segment(self._seg_start, self._seg_start + len(audio), audio, forced_split=True)
+        seg = Segment(self._seg_start, self._seg_start + len(audio), audio, forced_split=True,
+                      voiced_end_frame=self._seg_start + len(audio))
         self._seg_start += len(audio)
         self._seg, self._probs = self._seg[cut:], self._probs[cut:]
         return seg
