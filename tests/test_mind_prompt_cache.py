@@ -127,8 +127,9 @@ def test_llamacpp_reuses_the_grown_prompt_from_its_cache(scene, tokenizer):
 @pytest.mark.parametrize("kind", ["llamacpp", "torch"])
 def test_a_primed_turn_prefills_only_its_own_part(scene, tokenizer, kind):
     """With ``MindConfig.prime`` (sessions) every character's system message is computed at load
-    and the conversation after each turn, so a turn's cache covers its prompt up to the end of
-    the conversation, from the first turn on and on both engines."""
+    and, after each turn, the next prompt up to the player's line (conversation, beat, props,
+    allowed triggers), so a turn prefills little more than the line, from the first turn on and on
+    both engines."""
     if kind == "llamacpp":
         pytest.importorskip("xllamacpp")
     from xrstory.mind.engine import EngineSpec, load_engine
@@ -145,7 +146,8 @@ def test_a_primed_turn_prefills_only_its_own_part(scene, tokenizer, kind):
             assert t.cached_prompt_tokens >= kept - 2, (kind, character, t.cached_prompt_tokens, kept)
             user = plan.messages[1]["content"]
             per_turn = len(_ids(tokenizer, user[user.index("Now: "):]))  # beat, props, triggers, the line
-            assert t.prompt_tokens - t.cached_prompt_tokens <= per_turn + 12  # + the template's closing
+            the_line = len(_ids(tokenizer, user[user.rindex("The player says:"):]))
+            assert t.prompt_tokens - t.cached_prompt_tokens <= the_line + 12, (kind, character, t, per_turn)
             history += [HistoryLine(PLAYER, line), HistoryLine(character, out.reply.say)]  # as the runtime notes it
             if fired is not None:
                 story.apply(*fired)

@@ -117,8 +117,10 @@ class CharacterMind:
                 reply = event
             yield event
         if self.config.prime and reply is not None and not (should_stop is not None and should_stop()):
-            # the conversation as the runtime notes it: the player's line, then this reply
-            self.prime(story, history + [HistoryLine(PLAYER, player_text), HistoryLine(character_id, reply.say)])
+            # the conversation as the runtime notes it (the player's line, then this reply) and the
+            # state as it will be once the reply's triggers fire, which the runtime does after this
+            self.prime(_after_reply(story, reply), history + [HistoryLine(PLAYER, player_text),
+                                                             HistoryLine(character_id, reply.say)])
 
     def prime(self, story: Story, history: Iterable[object] = ()) -> dict[str, DecodeResult | None]:
         """Compute each character's prompt up to the end of ``history`` in its cache (the next
@@ -258,3 +260,13 @@ class CharacterMind:
             return Reply(character.id, say or parsed.say, parsed.emotion, parsed.triggers,
                          fallback_reason="say cut at the token limit")
         return parsed
+
+
+def _after_reply(story: Story, reply: Reply) -> Story:
+    """A copy of ``story`` with ``reply``'s triggers applied (each checked again; a refused one is
+    skipped): the next turn's state when the runtime fires them, so priming computes its facts.
+    Where the runtime withholds them (a cut-off reply), the next turn reuses the cache up to them."""
+    after = Story(story.scene, story.state.model_copy(deep=True))
+    for trigger in reply.triggers:
+        after.apply(trigger, by=reply.character)
+    return after

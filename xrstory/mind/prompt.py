@@ -32,6 +32,7 @@ from xrstory.story.scene import EMOTIONS, PLAYER, Scene
 from xrstory.story.state import Story, StoryState
 
 TokenCounter = Callable[[str], int]
+PLAYER_LINE_LEAD = "The player says:"  # the last line of every turn prompt, before the player's words
 
 
 class PromptTooLong(ValueError):
@@ -195,7 +196,7 @@ def _turn_text(scene: Scene, state: StoryState, allowed: Sequence[str], player_t
     if hints:
         lines.append("Director's notes:")
         lines += [f"- {h}" for h in hints]
-    lines.append(f"The player says: {player_text}")
+    lines.append(f"{PLAYER_LINE_LEAD} {player_text}")
     return "\n".join(lines)
 
 
@@ -297,10 +298,18 @@ def plan_prompt(scene: Scene, state: StoryState, character_id: str, player_text:
 
 
 def cache_messages(scene: Scene, plan: PromptPlan) -> list[dict]:
-    """``plan``'s messages up to the end of its conversation: what the next turn's prompt starts
-    with, for an engine to compute ahead of it (``CharacterMind.prime``)."""
-    history = _history_text(scene, plan.history)
-    return [plan.messages[0], {"role": "user", "content": plan.messages[1]["content"][: len(history)]}]
+    """``plan``'s messages up to the player's line: what the next turn's prompt starts with, for an
+    engine to compute ahead of it (``CharacterMind.prime``).
+
+    Everything before the line is known once the last turn is over (the conversation, the beat, the
+    props, the triggers allowed now), so it is computed while the player is still speaking and a
+    turn prefills only the line itself. Should the state change meanwhile (a button pressed) or a
+    memory or hint be added, the cache is reused up to the first difference, as any prompt is. The
+    cut is before the space after the colon: BPE tokenizers join that space to the next word."""
+    content = plan.messages[1]["content"]
+    cut = content.rfind(PLAYER_LINE_LEAD)
+    end = cut + len(PLAYER_LINE_LEAD) if cut >= 0 else len(_history_text(scene, plan.history))
+    return [plan.messages[0], {"role": "user", "content": content[:end]}]
 
 
 def build_messages(scene: Scene, state: StoryState, character_id: str, player_text: str,
