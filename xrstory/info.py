@@ -127,9 +127,8 @@ def engines() -> list[dict[str, str]]:
     try:
         auto, why = choose_engine("auto")
         if auto == "llamacpp":
-            why += ("; with a LoRA adapter (e.g. the scene's): torch, "
-                    + ("its llama.cpp decisions differ on the demo arc" if gguf_conversion_available()
-                       else "adapters cannot convert to GGUF yet"))
+            why += ("; a LoRA adapter (e.g. the scene's) is converted to a GGUF adapter" if gguf_conversion_available()
+                    else "; with a LoRA adapter: torch (adapters cannot convert to GGUF here)")
     except Exception as exc:  # noqa: BLE001 - reported, not hidden
         auto, why = "unknown", f"{type(exc).__name__}: {exc}"
     out = []

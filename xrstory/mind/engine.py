@@ -181,8 +181,8 @@ def choose_engine(requested: str = "auto", *, model: str | Path | None = None, r
                   cuda: bool | None = None, adapter: str | Path | None = None) -> tuple[str, str]:
     """(engine, why). ``auto``: remote when a server URL is given; torch with CUDA (bf16/fp16 on
     the GPU beats llama.cpp's CPU build, and it is what training uses); llama.cpp on a CPU when
-    xllamacpp is installed, the model is a GGUF file and no LoRA adapter is in use; else torch
-    (see below for why an adapter keeps auto on torch for now)."""
+    xllamacpp is installed and the model is a GGUF file (a LoRA adapter is converted for it);
+    else torch."""
     if requested not in ENGINES:
         raise ValueError(f"--engine {requested!r}: expected one of {', '.join(ENGINES)}")
     if requested == "remote" and not remote_url:
@@ -198,15 +198,13 @@ def choose_engine(requested: str = "auto", *, model: str | Path | None = None, r
     if importlib.util.find_spec("xllamacpp") is None:
         return "torch", "no CUDA, but xllamacpp is not installed (pip install xllamacpp)"
     if adapter is not None:
-        # a story without its adapter's decisions is a different story: with a LoRA adapter,
-        # auto stays on torch until the llama.cpp engine makes the same decisions on the demo's
-        # arc (2026-12-01: the converted adapter on llama.cpp missed the arc's first trigger,
-        # light_stove, that torch fires; --engine llamacpp runs it anyway)
         if not gguf_conversion_available():
-            return "torch", (f"no CUDA, but the LoRA adapter {Path(adapter).name} cannot run on llama.cpp yet "
+            return "torch", (f"no CUDA, but the LoRA adapter {Path(adapter).name} cannot run on llama.cpp "
                              f"(no GGUF adapter conversion: xrstory.mind.gguf_adapter)")
-        return "torch", (f"no CUDA, but with the LoRA adapter {Path(adapter).name} llama.cpp missed a trigger "
-                         f"decision of the demo's arc that torch makes; --engine llamacpp to use it anyway")
+        # converted to a GGUF LoRA (mind/gguf_adapter.py); since the prompt that only grows, the
+        # demo's spoken arc passes on llama.cpp with its adapter (2026-12-01)
+        return "llamacpp", (f"no CUDA: llama.cpp in process on the CPU (xllamacpp), the LoRA adapter "
+                            f"{Path(adapter).name} converted to a GGUF adapter")
     return "llamacpp", "no CUDA: llama.cpp in process on the CPU (xllamacpp)"
 
 
