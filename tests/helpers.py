@@ -10,11 +10,25 @@ like any fixture and linters see as used.
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 
 from xrstory.story import Scene, Story, load_scene
 
 LIGHTHOUSE = "scenes/lighthouse"  # the demo scene, relative to the repo root (pytest's cwd)
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+
+
+def copy_scene(source: str | Path, dest: Path, **copytree_options) -> Path:
+    """Copy a scene folder elsewhere with its ``../../assets/`` paths made absolute, so the copy
+    still finds the character models (which ``load_scene`` checks) and the shipped adapter."""
+    shutil.copytree(source, dest, **copytree_options)
+    toml = dest / "scene.toml"
+    toml.write_text(toml.read_text(encoding="utf-8").replace('"../../assets/', f'"{ASSETS.as_posix()}/'),
+                    encoding="utf-8")
+    return dest
 
 # The lighthouse story's main line, in order: (trigger, who fires it).
 LIGHTHOUSE_ARC = [("light_stove", "maren"), ("open_cellar", "player"), ("fetch_oil", "tobias"),

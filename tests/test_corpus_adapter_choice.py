@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from helpers import ASSETS, copy_scene
 
 from xrstory.runtime.adapter_choice import choose_adapter
 from xrstory.runtime.components import resolve_adapter
@@ -26,10 +27,11 @@ def _adapter(folder: Path) -> Path:
 @pytest.fixture()
 def scene_with_own(tmp_path):
     """A copy of the lighthouse scene whose `adapter` points to an adapter folder in tmp_path."""
-    shutil.copytree("scenes/lighthouse", tmp_path / "lighthouse")
+    copy_scene("scenes/lighthouse", tmp_path / "lighthouse")
     toml = tmp_path / "lighthouse" / "scene.toml"
-    toml.write_text(toml.read_text().replace('adapter = "../../assets/adapters/lighthouse"',
-                                             'adapter = "../own_adapter"'))
+    adapter = f'adapter = "{ASSETS.as_posix()}/adapters/lighthouse"'
+    assert adapter in toml.read_text()
+    toml.write_text(toml.read_text().replace(adapter, 'adapter = "../own_adapter"'))
     return tmp_path
 
 

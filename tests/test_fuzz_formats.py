@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from helpers import copy_scene
 
 from xrstory.mind.server_request import MAX_BODY_BYTES, RequestError, body_length, parse_request
 from xrstory.playthrough.script import PlaythroughSyntaxError, parse_playthrough
@@ -64,7 +65,7 @@ def _finite(value: object) -> bool:
 def test_fuzz_scene(tmp_path):
     rng = random.Random(20)
     folder = tmp_path / "scene"
-    shutil.copytree(LIGHTHOUSE, folder, ignore=shutil.ignore_patterns("playthroughs", "*.jsonl"))
+    copy_scene(LIGHTHOUSE, folder, ignore=shutil.ignore_patterns("playthroughs", "*.jsonl"))
     original = (folder / "scene.toml").read_text()
     accepted = refused = 0
     for _ in range(120):
