@@ -45,6 +45,32 @@ def lighthouse_fixture():
     return scene
 
 
+def ear_models_fixture(initial_prompt: str):
+    """A module-scoped ``models`` fixture: (Whisper with ``initial_prompt``, Silero VAD), loaded once."""
+
+    @pytest.fixture(scope="module")
+    def models():
+        from xrstory.voice.asr import ASRConfig, load_asr
+        from xrstory.voice.vad import load_silero
+
+        return load_asr(config=ASRConfig(initial_prompt=initial_prompt)), load_silero()
+
+    return models
+
+
+def espeak_fixture():
+    """A module-scoped ``tts`` fixture: one espeak-ng engine, closed after the module."""
+
+    @pytest.fixture(scope="module")
+    def tts():
+        from xrstory.voice.tts import EspeakTTS
+
+        with EspeakTTS() as t:
+            yield t
+
+    return tts
+
+
 def mind_fixture(max_new_tokens: int):
     """A module-scoped ``mind`` fixture: the default model (loaded once per module) speaking
     for the module's ``scene`` with replies of at most ``max_new_tokens`` tokens."""

@@ -13,8 +13,8 @@ import time
 
 import numpy as np
 import pytest
+from helpers import ear_models_fixture, espeak_fixture
 
-from xrstory.voice.asr import ASRConfig, load_asr
 from xrstory.voice.audio import resample
 from xrstory.voice.clock import CHUNK
 from xrstory.voice.duplex import Duplex, last_sound
@@ -23,23 +23,16 @@ from xrstory.voice.endpoint import looks_finished
 from xrstory.voice.events import EAR_RATE, Heard, SpeechEnded
 from xrstory.voice.mixer import Mixer
 from xrstory.voice.mouth import Mouth
-from xrstory.voice.tts import EspeakTTS, VoiceSettings
-from xrstory.voice.vad import VADConfig, load_silero
+from xrstory.voice.tts import VoiceSettings
+from xrstory.voice.vad import VADConfig
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 PLAYER = VoiceSettings("en-us", 165, 35)
 PROMPT = "Maren, Tobias, the Marigold, Gull Rock lighthouse, paraffin, cellar, stove, lamp, fog bell."
 
 
-@pytest.fixture(scope="module")
-def models():
-    return load_asr(config=ASRConfig(initial_prompt=PROMPT)), load_silero()
-
-
-@pytest.fixture(scope="module")
-def tts():
-    with EspeakTTS() as t:
-        yield t
+models = ear_models_fixture(PROMPT)
+tts = espeak_fixture()
 
 
 def speech(tts, text: str) -> np.ndarray:

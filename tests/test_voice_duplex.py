@@ -2,9 +2,8 @@
 modelled room (AcousticPath); real Silero VAD and Whisper listen; real espeak-ng speaks."""
 
 import numpy as np
-import pytest
+from helpers import ear_models_fixture, espeak_fixture
 
-from xrstory.voice.asr import ASRConfig, load_asr
 from xrstory.voice.duplex import Duplex
 from xrstory.voice.ear import Ear, EarConfig, drain
 from xrstory.voice.echo import AcousticPath, EchoCanceller, echo_overlap, erle_db
@@ -12,23 +11,15 @@ from xrstory.voice.events import EAR_RATE, Heard, SpeakingDone, SpeakingInterrup
 from xrstory.voice.mixer import Mixer
 from xrstory.voice.mouth import Mouth
 from xrstory.voice.sources import ScriptedLine, ScriptedSpeech
-from xrstory.voice.tts import EspeakTTS, VoiceSettings
-from xrstory.voice.vad import load_silero
+from xrstory.voice.tts import VoiceSettings
 
 MAREN = VoiceSettings("en-gb", 150, 30)
 LINE = ("Aye, friend. The lamp went dark when the last can of paraffin ran dry. The spare oil is down "
         "in the cellar, behind the oak door. We must hurry before the Marigold breaks on the rocks.")
 
 
-@pytest.fixture(scope="module")
-def models():
-    return load_asr(config=ASRConfig(initial_prompt="Maren, Tobias, the Marigold.")), load_silero()
-
-
-@pytest.fixture(scope="module")
-def tts():
-    with EspeakTTS() as t:
-        yield t
+models = ear_models_fixture("Maren, Tobias, the Marigold.")
+tts = espeak_fixture()
 
 
 def _session(models, tts, player=None):

@@ -9,15 +9,15 @@ import os
 import numpy as np
 import pytest
 import soundfile as sf
+from helpers import ear_models_fixture, espeak_fixture
 
-from xrstory.voice.asr import ASRConfig, load_asr
 from xrstory.voice.audio import AudioError, read_audio
 from xrstory.voice.clock import CHUNK
 from xrstory.voice.ear import Ear, EarConfig, drain
 from xrstory.voice.events import EAR_RATE, Heard, PartialTranscript, SpeechStarted
 from xrstory.voice.sources import ArraySource, FileSource, ScriptedLine, ScriptedSpeech
-from xrstory.voice.tts import EspeakTTS, VoiceSettings
-from xrstory.voice.vad import Segment, Segmenter, VADConfig, load_silero
+from xrstory.voice.tts import VoiceSettings
+from xrstory.voice.vad import Segment, Segmenter, VADConfig
 from xrstory.voice.wer import word_error_rate
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -44,15 +44,8 @@ SENTENCES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def models():
-    return load_asr(config=ASRConfig(initial_prompt=PROMPT)), load_silero()
-
-
-@pytest.fixture(scope="module")
-def tts():
-    with EspeakTTS() as t:
-        yield t
+models = ear_models_fixture(PROMPT)
+tts = espeak_fixture()
 
 
 def _listen(models, chunks, config=None):
