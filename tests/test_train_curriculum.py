@@ -15,7 +15,7 @@ from collections import Counter
 import pytest
 
 from xrstory.story import Story, load_scene
-from xrstory.train.curriculum import CurriculumConfig, curriculum_examples, generate
+from xrstory.train.curriculum import CurriculumConfig, balance_kinds, curriculum_examples, generate
 from xrstory.train.kinds import FIRE_KINDS, KINDS, check_kind
 from xrstory.train.narrative_metrics import (
     TurnRecord,
@@ -74,6 +74,27 @@ def test_curriculum_is_deterministic_for_a_seed_and_renders():
     ex = curriculum_examples(scene, CurriculumConfig(conversations=5, seed=7))
     assert ex and all(e.kind in KINDS and e.scene_id == "night_train" for e in ex)
     assert all(set(e.triggers) <= set(e.allowed) for e in ex)
+
+
+def test_balance_kinds_keeps_every_firing_turn_and_each_kind():
+    scene = load_scene("corpus/night_train")
+    lines = generate(scene, CurriculumConfig(conversations=40, seed=2))
+    fire = [ln for ln in lines if ln.kind in FIRE_KINDS]
+    assert len(fire) / len(lines) < 0.45  # as generated, the walk holds back more often than it fires
+    kept = balance_kinds(lines, 0.5, seed=2)
+    kept_fire = [ln for ln in kept if ln.kind in FIRE_KINDS]
+    assert kept_fire == fire  # every firing turn, in order
+    assert abs(len(kept_fire) / len(kept) - 0.5) < 0.02
+    assert set(ln.kind for ln in kept) == set(ln.kind for ln in lines)  # no kind is dropped entirely
+    order = {id(ln): i for i, ln in enumerate(lines)}
+    assert [order[id(ln)] for ln in kept] == sorted(order[id(ln)] for ln in kept)
+    assert balance_kinds(kept_fire, 0.5) == kept_fire  # nothing to drop
+    with pytest.raises(ValueError, match="fire_share"):
+        balance_kinds(lines, 1.0)
+    # the default curriculum is balanced; fire_share=None is the walk as generated
+    ex = curriculum_examples(scene, CurriculumConfig(conversations=40, seed=2))
+    raw = curriculum_examples(scene, CurriculumConfig(conversations=40, seed=2, fire_share=None))
+    assert len(ex) == len(kept) and len(raw) == len(lines)
 
 
 def _r(kind, gold, pred, say="I will see to it now.", player="Light the stove.", emo="neutral", gemo="neutral",

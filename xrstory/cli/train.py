@@ -38,7 +38,10 @@ def _scene_and_splits(scene_dir: Path, seed: int, transcripts: list[Path], adapt
             if adapter is not None and (adapter / "train_config.json").is_file():
                 saved = json.loads((adapter / "train_config.json").read_text(encoding="utf-8"))
                 extra, run_seed = saved.get("extra", {}), saved.get("seed", 0)
-            cur = CurriculumConfig(conversations=extra.get("curriculum_conversations") or 120, seed=run_seed)
+            # an adapter trained before the balancing has no "curriculum_fire_share": its walk was unbalanced
+            share = extra.get("curriculum_fire_share", None if extra else CurriculumConfig.fire_share)
+            cur = CurriculumConfig(conversations=extra.get("curriculum_conversations") or 120, seed=run_seed,
+                                   fire_share=share)
             err.print(f"{scene_dir}: no dialogue.jsonl; test turns from its curriculum "
                       f"({cur.conversations} conversations, seed {cur.seed})", soft_wrap=True)
             return scene, scene_splits(scene, cur, seed=seed)
@@ -149,6 +152,7 @@ def finetune(
     """Fine-tune on a scene's dialogue and curriculum, or (--general) on the corpus; keep the best by validation."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from xrstory.train.config import TrainConfig
+    from xrstory.train.curriculum import CurriculumConfig
 
     if build_corpus:
         _build_corpus(scene_dir)
@@ -170,7 +174,7 @@ def finetune(
                       extra={"scene": str(scene_dir), "split_seed": split_seed, "base_model": model or "default",
                              "transcripts": [str(t) for t in transcripts]})
     cfg.extra.update({"general": general, "curriculum_conversations": conversations if curriculum else 0,
-                      "corpus_weight": corpus_weight})
+                      "curriculum_fire_share": CurriculumConfig.fire_share, "corpus_weight": corpus_weight})
     splits, source = _training_splits(scene_dir, general, curriculum, conversations, corpus_weight, split_seed,
                                       seed, transcripts)
     if dry_run:

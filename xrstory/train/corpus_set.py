@@ -111,7 +111,8 @@ def general_splits(corpus_dir: Path, curriculum: CurriculumConfig | None = Curri
         train += s.train
         val += s.validation
         used.append(scene.scene.id)
-    return Splits(train=_shuffled(train, seed), validation=val, test=[]), used
+    # validation shuffled too: --limit-eval takes its first N, which must not all be one scene
+    return Splits(train=_shuffled(train, seed), validation=_shuffled(val, seed + 1), test=[]), used
 
 
 def heldout_examples(corpus_dir: Path) -> list[Example]:
