@@ -105,6 +105,29 @@ def test_heldout_eval_scores_predicted_replies_per_scene(tmp_path):
     assert -1.0 <= scores["rain_market"]["persona_similarity"] <= 1.0
     records = json.loads((tmp_path / "heldout.json").read_text())["records"]["base"]
     assert len(records) == 6 and all(isinstance(x["say"], str) for x in records)
+    for name in ("report.html", "heldout_overall.png", "heldout_scenes.png"):
+        assert (tmp_path / name).stat().st_size > 1000, name
+
+
+@pytest.mark.slow
+def test_heldout_eval_scores_three_sides_on_llamacpp(tmp_path):
+    """base, the general adapter and one scene's own adapter, side by side, decoded on llama.cpp; the
+    lighthouse adapter stands in for both adapters (any PEFT adapter of the base model will do)."""
+    own = tmp_path / "own"
+    own.mkdir()
+    shutil.copytree(ROOT / "assets/adapters/lighthouse", own / "rain_market")
+    out = tmp_path / "out"
+    r = _cli("eval", "corpus", "--heldout", "--limit", "2", "--engine", "llamacpp", "--adapter",
+             str(ROOT / "assets/adapters/lighthouse"), "--scene-adapters", str(own), "--out", str(out))
+    assert r.returncode == 0, r.stderr[-2000:]
+    result = json.loads((out / "heldout.json").read_text())
+    assert list(result["sides"]) == ["base", "general", "scene"] and result["engine"] == "llamacpp"
+    assert set(result["sides"]["scene"]) == {"overall", "rain_market"}  # only the scene with its own adapter
+    assert result["sides"]["general"]["overall"]["n_turns"] == 6.0
+    assert result["sides"]["scene"]["overall"]["n_turns"] == 2.0
+    page = (out / "report.html").read_text()
+    assert "heldout_overall.png" in page and "<th>scene</th>" in page
+    assert "rain_market" in r.stdout and "general" in r.stdout
 
 
 def test_scene_splits_keep_the_test_split_and_reproduce_the_old_split_without_curriculum():

@@ -226,11 +226,13 @@ def evaluate(
                                                           "held-out scenes with the narrative metrics"),
     engine: str = typer.Option("torch", "--engine", help="engine of the constrained replies: torch (default, the "
                                                          "trained weights), llamacpp, or auto"),
+    scene_adapters: Path | None = typer.Option(None, "--scene-adapters", help="with --heldout: a folder of per-scene "
+                                               "adapters (DIR/<scene id>/), scored as a third side"),
 ):
     """Base vs fine-tuned on the held-out test split: perplexity, triggers, parse rate, persona."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if heldout:
-        _evaluate_heldout(scene_dir, adapter, json_out, out_dir, limit, model, device)
+        _evaluate_heldout(scene_dir, adapter, json_out, out_dir, limit, model, device, engine, scene_adapters)
         return
     from xrstory.story import SceneError, load_scene
 
@@ -284,17 +286,25 @@ def evaluate(
 
 
 def _evaluate_heldout(corpus_dir: Path, adapter: Path | None, json_out: bool, out_dir: Path | None,
-                      limit: int | None, model: str | None, device: str) -> None:
+                      limit: int | None, model: str | None, device: str, engine: str = "torch",
+                      scene_adapters: Path | None = None) -> None:
     from xrstory.train.dataset import DatasetError
     from xrstory.train.heldout_eval import evaluate_heldout
 
     if adapter is not None and not (adapter / "adapter_config.json").is_file():
         err.print(f"[red]error[/red] {adapter}: not a PEFT adapter folder (no adapter_config.json)")
         raise typer.Exit(2)
+    if scene_adapters is not None and not scene_adapters.is_dir():
+        err.print(f"[red]error[/red] --scene-adapters {scene_adapters}: not a folder")
+        raise typer.Exit(2)
+    if engine not in ("torch", "llamacpp", "auto"):
+        err.print(f"[red]error[/red] --engine '{engine}': eval runs torch, llamacpp or auto")
+        raise typer.Exit(2)
     try:
         result = evaluate_heldout(corpus_dir, str(adapter) if adapter else None, model, device, limit,
                                   on_turn=None if json_out else lambda side, n: err.print(f"{side}: {n} turns",
-                                                                                          end="\r"))
+                                                                                          end="\r"),
+                                  engine=engine, scene_adapters=scene_adapters)
     except DatasetError as exc:
         _print_problems(exc)
         raise typer.Exit(2) from None
@@ -302,21 +312,22 @@ def _evaluate_heldout(corpus_dir: Path, adapter: Path | None, json_out: bool, ou
         err.print(f"[red]error[/red] {exc}")
         raise typer.Exit(2) from None
     if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "heldout.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
-        err.print(f"written: {out_dir / 'heldout.json'}")
+        from xrstory.train.heldout_report import write_heldout_report
+
+        err.print(f"report: {write_heldout_report(result, out_dir)}")
     if json_out:
         print(json.dumps({k: v for k, v in result.items() if k != "records"}, indent=2))
         return
     from rich.table import Table
 
-    sides = [s for s in ("base", "adapter") if result[s]]
-    t = Table(title="held-out scenes (narrative metrics, percent)")
+    sides = result["sides"]
+    t = Table(title=f"held-out scenes (narrative metrics, percent; {engine})")
     t.add_column("scene")
     t.add_column("metric")
     for side in sides:
         t.add_column(side)
-    for scene_id in result["base"]:
-        for k in result["base"][scene_id]:
-            t.add_row(scene_id, k, *(f"{result[side][scene_id].get(k, float('nan')):.1f}" for side in sides))
+    for scene_id in sides["base"]:
+        for k in sides["base"][scene_id]:
+            t.add_row(scene_id, k, *(f"{sides[side][scene_id].get(k, float('nan')):.1f}" if scene_id in sides[side]
+                                     else "-" for side in sides))
     out.print(t)
