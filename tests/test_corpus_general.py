@@ -159,3 +159,16 @@ def test_eval_of_a_scene_without_dialogue_tests_on_unseen_curriculum_turns(tmp_p
     assert not train_convos & {e.conversation for e in splits.test}
     # the same curriculum the adapter was trained on: 12 conversations, seed 5
     assert len(train_convos | {e.conversation for e in splits.validation} | {e.conversation for e in splits.test}) == 12
+
+
+def test_no_corpus_trains_a_held_out_scene_on_its_curriculum_alone():
+    """--no-corpus: a held-out scene's own adapter never sees its dialogue.jsonl (the test)."""
+    from xrstory.story import load_scene
+    from xrstory.train.corpus_set import scene_splits
+
+    scene = load_scene(ROOT / "corpus" / "rain_market")
+    s = scene_splits(scene, CurriculumConfig(conversations=6), use_corpus=False)
+    every = s.train + s.validation + s.test
+    assert every and all(e.source.startswith("curriculum:") for e in every)
+    gold = {json.loads(ln)["player"] for ln in (ROOT / "corpus/rain_market/dialogue.jsonl").read_text().splitlines()}
+    assert not gold & {e.player for e in every}

@@ -63,7 +63,7 @@ def _print_problems(exc) -> None:
 
 
 def _training_splits(scene_dir: Path, general: bool, curriculum: bool, conversations: int, corpus_weight: int,
-                     split_seed: int, seed: int, transcripts: list[Path]):
+                     split_seed: int, seed: int, transcripts: list[Path], use_corpus: bool = True):
     """(splits, what they were built from) for finetune; exits 2 on a bad scene, corpus or split file."""
     from xrstory.story import SceneError, load_scene
     from xrstory.train.corpus_script import ScriptError
@@ -76,8 +76,9 @@ def _training_splits(scene_dir: Path, general: bool, curriculum: bool, conversat
             splits, used = general_splits(scene_dir, cur, corpus_weight, split_seed)
             return splits, f"general: {len(used)} scenes ({', '.join(used)}), held-out scenes not read"
         scene = load_scene(scene_dir)
-        splits = scene_splits(scene, cur, corpus_weight, split_seed, transcripts=transcripts)
-        return splits, f"scene {scene.scene.id}" + (" + curriculum" if cur else "")
+        splits = scene_splits(scene, cur, corpus_weight, split_seed, transcripts=transcripts, use_corpus=use_corpus)
+        return splits, f"scene {scene.scene.id}" + ("" if use_corpus else " (its dialogue.jsonl not read)") + (
+            " + curriculum" if cur else "")
     except (SceneError, DatasetError, ScriptError) as exc:
         _print_problems(exc)
     except (FileNotFoundError, NotADirectoryError) as exc:
@@ -116,6 +117,8 @@ def finetune(
                                     help="add turns generated from the scene graph (xrstory.train.curriculum)"),
     conversations: int = typer.Option(120, "--conversations", help="curriculum conversations per scene"),
     corpus_weight: int = typer.Option(2, "--corpus-weight", help="hand-written training lines count this many times"),
+    use_corpus: bool = typer.Option(True, "--corpus/--no-corpus", help="--no-corpus: do not read the scene's "
+                                    "dialogue.jsonl (train a held-out scene's own adapter on its curriculum alone)"),
     dry_run: bool = typer.Option(False, "--dry-run", help="print the counts per kind and a sample; do not train"),
     build_corpus: bool = typer.Option(False, "--build-corpus", help="write SCENE_DIR/dialogue.jsonl from its "
                                                                     "dialogue.txt script and exit"),
@@ -175,8 +178,12 @@ def finetune(
                              "transcripts": [str(t) for t in transcripts]})
     cfg.extra.update({"general": general, "curriculum_conversations": conversations if curriculum else 0,
                       "curriculum_fire_share": CurriculumConfig.fire_share, "corpus_weight": corpus_weight})
+    if not use_corpus and not curriculum:
+        err.print("[red]error[/red] --no-corpus with --no-curriculum leaves nothing to train on")
+        raise typer.Exit(2)
+    cfg.extra["use_corpus"] = use_corpus
     splits, source = _training_splits(scene_dir, general, curriculum, conversations, corpus_weight, split_seed,
-                                      seed, transcripts)
+                                      seed, transcripts, use_corpus)
     if dry_run:
         _dry_run(splits, source)
         return

@@ -70,7 +70,8 @@ def _curriculum_split(examples: list[Example], seed: int) -> tuple[list[Example]
 
 
 def scene_splits(scene: Scene, curriculum: CurriculumConfig | None = CurriculumConfig(), corpus_weight: int = 2,
-                 seed: int = 1234, with_test: bool = True, transcripts: list[Path] | tuple = ()) -> Splits:
+                 seed: int = 1234, with_test: bool = True, transcripts: list[Path] | tuple = (),
+                 use_corpus: bool = True) -> Splits:
     """The scene's corpus (if any, with playthrough ``transcripts``) plus its curriculum; see the module docstring.
 
     With no curriculum and ``corpus_weight`` 1 this is exactly ``dataset.load_splits`` (same
@@ -81,7 +82,9 @@ def scene_splits(scene: Scene, curriculum: CurriculumConfig | None = CurriculumC
     corpus = Path(scene.folder) / "dialogue.jsonl"
     gen = curriculum_examples(scene, curriculum) if curriculum is not None else []
     g_train, g_val, g_test = _curriculum_split(gen, seed) if gen else ([], [], [])
-    lines = [(f"{corpus}:{n}", ln) for n, ln in read_dialogue(corpus)] if corpus.is_file() else []
+    # use_corpus=False: the curriculum alone, as for a scene with no corpus (a held-out scene's
+    # dialogue is its test, so its own adapter must never see it)
+    lines = [(f"{corpus}:{n}", ln) for n, ln in read_dialogue(corpus)] if use_corpus and corpus.is_file() else []
     for t in transcripts:
         lines += read_transcript(Path(t))[0]
     if lines:
