@@ -151,6 +151,9 @@ def finetune(
                                              help="start from this adapter's weights (same rank, modules, layers)"),
     seed: int = typer.Option(0, "--seed"),
     split_seed: int = typer.Option(1234, "--split-seed", help="seed of the train/validation/test split"),
+    threads: int | None = typer.Option(None, "--threads", min=1,
+                                       help="torch CPU threads (default: torch's). On a 2-core machine shared with "
+                                            "other work, 1 is ~3x faster than 2 (docs/FINETUNING.md)"),
 ):
     """Fine-tune on a scene's dialogue and curriculum, or (--general) on the corpus; keep the best by validation."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -194,6 +197,11 @@ def finetune(
 
     from xrstory.mind.loader import ModelSpec, load_language_model
     from xrstory.train.trainer import finetune as run_finetune
+
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
 
     with load_language_model(ModelSpec(source=model, device=device)) as lm:  # type: ignore[arg-type]
         err.print(f"base model {lm.source} on {lm.device} ({lm.dtype})")
