@@ -80,8 +80,12 @@ class TurnOutcome:
 class CharacterMind:
     """Speaks for the characters of one scene with one loaded model (one worker thread)."""
 
-    def __init__(self, engine: Engine | object, scene: Scene, config: MindConfig | None = None):
-        """``engine``: an ``Engine``; a loaded ``loader.LanguageModel`` is run on the torch engine."""
+    def __init__(self, engine: Engine | object, scene: Scene, config: MindConfig | None = None,
+                 hints_for: Callable[[str], Iterable[str]] | None = None):
+        """``engine``: an ``Engine``; a loaded ``loader.LanguageModel`` is run on the torch engine.
+        ``hints_for(character_id)``: the director's hints as the next turn will likely get them
+        (the runtime sets it to ``Director.prompt_hints``); priming puts them in the cache, since
+        they come before the player's line (without them a turn prefilled ~40 more tokens)."""
         if not isinstance(engine, Engine):
             from xrstory.mind.engine_torch import TorchEngine
 
@@ -89,6 +93,7 @@ class CharacterMind:
         self.engine = engine
         self.scene = scene
         self.config = config or MindConfig()
+        self.hints_for = hints_for
         self.engine.warm_up(tuple(t.id for t in scene.triggers) or ("a_trigger",))
         if self.config.prime:
             self.prime(Story(scene))
@@ -124,13 +129,17 @@ class CharacterMind:
 
     def prime(self, story: Story, history: Iterable[object] = ()) -> dict[str, DecodeResult | None]:
         """Compute each character's prompt up to the end of ``history`` in its cache (the next
-        turn's prompt starts with it); a failure is logged and the turn will prefill it instead."""
+        turn's prompt starts with it); a failure is logged and the turn will prefill it instead.
+        Called after each turn, and by the runtime again when the state changes between turns (a
+        prop the player used): only what changed is prefilled."""
         out: dict[str, DecodeResult | None] = {}
         history = list(history)
         for ch in self.scene.characters:
             try:
-                plan = plan_prompt(self.scene, story.state, ch.id, "...", history, budget=self.config.budget,
-                                   count_tokens=self.engine.count_tokens, special_tokens=self.engine.special_tokens)
+                hints = list(self.hints_for(ch.id)) if self.hints_for is not None else []
+                plan = plan_prompt(self.scene, story.state, ch.id, "...", history, hints=hints,
+                                   budget=self.config.budget, count_tokens=self.engine.count_tokens,
+                                   special_tokens=self.engine.special_tokens)
                 out[ch.id] = self.engine.prefill(ch.id, cache_messages(self.scene, plan))
             except (PromptTooLong, EngineError) as exc:
                 log.warning("could not prime the prompt cache of '%s': %s", ch.id, exc)
