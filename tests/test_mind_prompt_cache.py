@@ -156,7 +156,8 @@ def test_a_primed_turn_prefills_only_its_own_part(scene, tokenizer, kind):
 @pytest.mark.slow
 def test_priming_carries_the_hints_and_follows_the_players_prop_change(scene, tokenizer):
     """The director's hints come before the player's line: with ``hints_for`` priming computes them
-    too. And when the player changes a prop between turns (opens the cellar: Tobias's props and
+    too, and ``refresh_prime`` (the brain, when idle) primes again a character whose hints changed.
+    And when the player changes a prop between turns (opens the cellar: Tobias's props and
     allowed triggers change), priming again (``BrainWorker`` queues a ``Reprime``) leaves the
     next turn only its line, where it prefilled ~50 tokens more before (spoken arc, turn 2)."""
     pytest.importorskip("xllamacpp")
@@ -182,3 +183,6 @@ def test_priming_carries_the_hints_and_follows_the_players_prop_change(scene, to
                 story.apply(*fired)
                 assert story.apply("open_cellar", by=PLAYER).fired  # the player's press, between turns
                 mind.prime(story, history)  # what the brain's Reprime job does
+                assert mind.refresh_prime() == {}  # no hint changed: nothing is computed
+                hints["tobias"] = ["The player prefers short answers: one or two sentences.", *hints["tobias"]]
+                assert set(mind.refresh_prime()) == {"tobias"}  # the director learned something

@@ -48,7 +48,7 @@ def _engine(variant: str, threads: int, model: Path | None = None):
     base = model or default_llm_path()
     adapter = DEFAULT_SCENE.parents[1] / "assets" / "adapters" / "lighthouse"
     if variant == "lora":
-        return LlamaCppEngine(base, adapter=adapter, threads=threads)
+        return LlamaCppEngine(base, adapter=adapter, threads=threads, adapter_mode="lora")
     if variant == "merged":
         return LlamaCppEngine(base, adapter=adapter, threads=threads, adapter_mode="merged")
     return LlamaCppEngine(base, threads=threads)

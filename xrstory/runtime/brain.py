@@ -199,6 +199,15 @@ class BrainWorker(JobThread):
                     self._note(job)
         finally:
             self._send_director_state()
+            if not isinstance(job, TurnRequest | Settle) and self._jobs.empty():
+                self._refresh_prime()
+
+    def _refresh_prime(self) -> None:
+        """Idle after a note: where the director's hints changed (they come before the player's
+        line), the characters' caches are primed again now rather than in the next turn."""
+        refresh = getattr(self.mind, "refresh_prime", None)
+        if refresh is not None:
+            refresh()
 
     def _note(self, note: DirectorNote) -> None:
         d = self.director
