@@ -56,7 +56,7 @@ def test_auto_is_llamacpp_on_this_cpu_and_torch_with_cuda():
     assert choose_engine("auto", remote_url="http://x/v1")[0] == "remote"
     # a scene's LoRA adapter runs converted on llama.cpp (the demo's arc passes there)
     engine, why = choose_engine("auto", cuda=False, adapter="assets/adapters/lighthouse")
-    assert engine == "llamacpp" and "GGUF adapter" in why
+    assert engine == "llamacpp" and "merged into a GGUF" in why
     with pytest.raises(ValueError, match="one of auto, llamacpp, torch, remote"):
         choose_engine("vllm")
 

@@ -107,3 +107,25 @@ def test_bad_saved_memory_names_character_and_item(embedder):
             {"kind": "exchange", "turn": 1, "player": "a"}]}, embedder)
     with pytest.raises(ValueError, match="needs both"):
         CharacterMemory("maren", embedder).add("hello", "  ")
+
+
+def test_recall_with_nothing_to_find_embeds_nothing(embedder):
+    """Recall runs between the heard line and the prompt: when every exchange is still in the
+    prompt's conversation (``skip_recent``) and there is no summary, it must not embed the query.
+    The counter wraps the real embedder (it only counts calls)."""
+    calls = []
+
+    class Counting:
+        def encode(self, texts, **kw):
+            calls.append(list(texts))
+            return embedder.encode(texts, **kw)
+
+    memory = CharacterMemory("maren", Counting())
+    memory.add(*DISTRACTORS[0])
+    memory.add(*DISTRACTORS[1])
+    calls.clear()
+    assert memory.recall("Can I have another hot drink?", k=3, skip_recent=2) == []
+    assert calls == []
+    # one exchange beyond the recent ones (the older, about the stove): now it embeds and finds it
+    assert "stove" in memory.recall("Can I have another hot drink?", k=1, skip_recent=1)[0]
+    assert calls == [["Can I have another hot drink?"]]

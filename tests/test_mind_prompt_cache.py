@@ -151,3 +151,38 @@ def test_a_primed_turn_prefills_only_its_own_part(scene, tokenizer, kind):
             history += [HistoryLine(PLAYER, line), HistoryLine(character, out.reply.say)]  # as the runtime notes it
             if fired is not None:
                 story.apply(*fired)
+
+
+@pytest.mark.slow
+def test_priming_carries_the_hints_and_follows_the_players_prop_change(scene, tokenizer):
+    """The director's hints come before the player's line: with ``hints_for`` priming computes them
+    too, and ``refresh_prime`` (the brain, when idle) primes again a character whose hints changed.
+    And when the player changes a prop between turns (opens the cellar: Tobias's props and
+    allowed triggers change), priming again (``BrainWorker`` queues a ``Reprime``) leaves the
+    next turn only its line, where it prefilled ~50 tokens more before (spoken arc, turn 2)."""
+    pytest.importorskip("xllamacpp")
+    from xrstory.mind.engine import EngineSpec, load_engine
+    from xrstory.mind.mind import CharacterMind, MindConfig
+
+    hints = {"maren": ["The player prefers short answers: one or two sentences."],
+             "tobias": ["The player likes doing things: offer hands-on actions.", "The player enjoys Maren's company."]}
+    with load_engine(EngineSpec(engine="llamacpp")) as engine:
+        mind = CharacterMind(engine, scene, MindConfig(max_new_tokens=24, prime=True), hints_for=lambda c: hints[c])
+        story, history = Story(scene), []
+        for character, line, fired in (("maren", TURNS[0][1], ("light_stove", "maren")),
+                                       ("tobias", TURNS[2][1], None)):
+            plan = plan_prompt(scene, story.state, character, line, list(history), hints=hints[character])
+            assert "Director's notes:" in plan.messages[1]["content"]
+            out = mind.ask(story, character, line, history=list(history), hints=hints[character])
+            user = plan.messages[1]["content"]
+            the_line = len(_ids(tokenizer, user[user.rindex("The player says:"):]))
+            t = out.timings
+            assert t.prompt_tokens - t.cached_prompt_tokens <= the_line + 12, (character, t)
+            history += [HistoryLine(PLAYER, line), HistoryLine(character, out.reply.say)]
+            if fired is not None:
+                story.apply(*fired)
+                assert story.apply("open_cellar", by=PLAYER).fired  # the player's press, between turns
+                mind.prime(story, history)  # what the brain's Reprime job does
+                assert mind.refresh_prime() == {}  # no hint changed: nothing is computed
+                hints["tobias"] = ["The player prefers short answers: one or two sentences.", *hints["tobias"]]
+                assert set(mind.refresh_prime()) == {"tobias"}  # the director learned something

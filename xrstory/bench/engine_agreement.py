@@ -7,15 +7,17 @@ same plan, the same chat template rendering, the same token ids) and the same re
 
 - torch: ``CharacterMind.ask`` on the base dequantised from the GGUF, adapter merged (what
   ``xrstory eval`` and training use);
-- llama.cpp: the quantised GGUF with the adapter converted by ``gguf_lora_for`` and applied
-  at run time, greedy, ``json_schema`` in the request.
+- llama.cpp: what the runtime's llama.cpp engine runs: by default the adapter merged into a Q8_0
+  GGUF (``gguf_merge.merged_gguf_for``), or with ``--adapter-mode lora`` the quantised base with
+  the adapter converted by ``gguf_lora_for`` and applied at run time; greedy, ``json_schema`` in
+  the request, flash attention as the engine sets it.
 
 The decision compared is the committed trigger set (duplicates dropped, as ``reply_from_json``
 does). Returns the agreement in percent and every differing turn. It is a measurement, not a
 timed test; ``tests/test_mind_gguf_adapter.py`` asserts the >= 95 % it must reach.
 
 Run:  PYTHONPATH=$PWD HF_HUB_OFFLINE=1 .venv/bin/python -m xrstory.bench.engine_agreement \
-          scenes/lighthouse --adapter assets/adapters/lighthouse [--limit N] [--json OUT]
+          scenes/lighthouse --adapter assets/adapters/lighthouse [--adapter-mode lora] [--limit N] [--json OUT]
 """
 
 from __future__ import annotations
@@ -52,12 +54,14 @@ def _llama_triggers(text: str, character: str) -> tuple[list[str], bool]:
 
 
 def measure(scene_dir: Path, adapter: Path | None, limit: int | None = None, threads: int = 1,
-            base_gguf: Path | None = None, split_seed: int = 1234) -> dict:
+            base_gguf: Path | None = None, split_seed: int = 1234, adapter_mode: str = "merged") -> dict:
     """``{"agreement_pct", "turns", "agree", "differences": [...], "rows": [...], "seconds"}``."""
     import xllamacpp as xlc
 
     from xrstory.mind.defaults import default_llm_path
+    from xrstory.mind.engine_llamacpp import ADAPTER_MODES, FLASH_ATTN
     from xrstory.mind.gguf_adapter import gguf_lora_for
+    from xrstory.mind.gguf_merge import merged_gguf_for
     from xrstory.mind.loader import ModelSpec, load_language_model
     from xrstory.mind.mind import CharacterMind, MindConfig
     from xrstory.mind.prompt import plan_prompt, prompt_token_ids, render_prompt
@@ -65,6 +69,8 @@ def measure(scene_dir: Path, adapter: Path | None, limit: int | None = None, thr
     from xrstory.story.state import StoryState
     from xrstory.train.dataset import load_splits
 
+    if adapter_mode not in ADAPTER_MODES:
+        raise ValueError(f"adapter_mode {adapter_mode!r}: expected one of {', '.join(ADAPTER_MODES)}")
     t0 = time.perf_counter()
     base_gguf = Path(base_gguf) if base_gguf else default_llm_path()
     scene = load_scene(scene_dir)
@@ -91,12 +97,14 @@ def measure(scene_dir: Path, adapter: Path | None, limit: int | None = None, thr
     torch_s = time.perf_counter() - t0
 
     params = xlc.CommonParams()
-    params.model.path = str(base_gguf)
+    merged = adapter is not None and adapter_mode == "merged"
+    params.model.path = str(merged_gguf_for(adapter, base_gguf) if merged else base_gguf)
+    params.flash_attn_type = FLASH_ATTN
     params.n_ctx = 4096
     params.cpuparams.n_threads = threads
     params.cpuparams_batch.n_threads = threads
     params.verbosity = -1
-    if adapter is not None:
+    if adapter is not None and not merged:
         info = xlc.CommonAdapterLoraInfo()
         info.path, info.scale = str(gguf_lora_for(adapter, base_gguf)), 1.0
         params.lora_adapters = [info]
@@ -112,7 +120,8 @@ def measure(scene_dir: Path, adapter: Path | None, limit: int | None = None, thr
     agree = sum(r["torch"] == r["llama"] for r in rows)
     return {"agreement_pct": round(100.0 * agree / max(len(rows), 1), 1), "turns": len(rows), "agree": agree,
             "differences": [r for r in rows if r["torch"] != r["llama"]], "rows": rows,
-            "adapter": str(adapter) if adapter else None, "base": str(base_gguf),
+            "adapter": str(adapter) if adapter else None, "adapter_mode": adapter_mode if adapter else None,
+            "base": str(base_gguf), "llama_model": params.model.path,
             "seconds": {"torch": round(torch_s, 1), "total": round(time.perf_counter() - t0, 1)}}
 
 
@@ -123,13 +132,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--model", type=Path, default=None, help="base GGUF (default SmolLM2-135M)")
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--adapter-mode", choices=("merged", "lora"), default="merged",
+                    help="llama.cpp side: the adapter merged into the weights (the runtime default) or a runtime LoRA")
     ap.add_argument("--json", type=Path, default=None, help="write the full result here")
     a = ap.parse_args(argv)
-    result = measure(a.scene, a.adapter, a.limit, a.threads, a.model)
+    result = measure(a.scene, a.adapter, a.limit, a.threads, a.model, adapter_mode=a.adapter_mode)
     if a.json:
         a.json.parent.mkdir(parents=True, exist_ok=True)
         a.json.write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
-    print(f"trigger decision agreement torch vs llama.cpp: {result['agree']}/{result['turns']} "
+    print(f"trigger decision agreement torch vs llama.cpp ({result['adapter_mode'] or 'base'}): "
+          f"{result['agree']}/{result['turns']} "
           f"= {result['agreement_pct']} %  ({result['seconds']})")
     for d in result["differences"]:
         print(f"  {d['source']} {d['character']}: {d['player']!r} allowed={d['allowed']} gold={d['gold']} "

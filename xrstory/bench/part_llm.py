@@ -18,17 +18,28 @@ from xrstory.bench.options import BenchOptions
 from xrstory.bench.stats import ratio, spread
 
 
-def _engines_side_by_side(opts: BenchOptions) -> dict:
-    """llama.cpp engine (our constrained reply path) and bare xllamacpp, one load, same prompt."""
+def _engines_side_by_side(opts: BenchOptions, adapter: str | None = None) -> dict:
+    """llama.cpp engine (our constrained reply path) and bare xllamacpp, one load, same prompt:
+    both on the same server object, so the same weights (with ``adapter``: the merged file the
+    runtime runs) and threads."""
     from xrstory.bench.llm_engines import bare_xllamacpp, demo_turns, engine_reply
     from xrstory.mind.engine import EngineSpec, load_engine
 
-    with load_engine(EngineSpec(engine="llamacpp", model=opts.model, threads=opts.threads)) as eng:
+    spec = EngineSpec(engine="llamacpp", model=opts.model, threads=opts.threads, adapter=adapter)
+    with load_engine(spec) as eng:
         turns, allowed = demo_turns(opts.scene_dir, eng.count_tokens)
         eng.warm_up(tuple(allowed))
         reply = engine_reply(eng, turns, allowed, opts.repeats)
         bare = bare_xllamacpp(eng, turns[0], max(opts.llm_tokens, 32), opts.repeats)
-        return {"reply": reply, "bare": bare, "threads": eng.threads, "source": eng.source}
+        return {"reply": reply, "bare": bare, "threads": eng.threads, "source": str(eng.weights)}
+
+
+def _scene_adapter(opts: BenchOptions) -> str | None:
+    """The adapter a session of the bench's scene runs with (runtime.adapter_choice)."""
+    from xrstory.runtime.adapter_choice import choose_adapter
+    from xrstory.story import load_scene
+
+    return choose_adapter(load_scene(opts.scene_dir)).path
 
 
 def _torch_reply(lm, opts: BenchOptions) -> dict:
@@ -77,6 +88,13 @@ def run_llm_part(opts: BenchOptions, deadline: float | None = None) -> dict:
             plain_decode(lm, prompt, 4)
             variants[variant] = spread([plain_decode(lm, prompt, n)[1] for _ in range(repeats)])
 
+    # the same pair on what a session of the scene runs: its adapter merged into the weights
+    adapter, with_adapter = (_scene_adapter(opts) if lc is not None else None), None
+    if adapter and (deadline is None or time.time() + variant_s < deadline):
+        with_adapter = _engines_side_by_side(opts, adapter)
+    elif adapter:
+        skipped.append("adapter")
+
     plain = spread([r[1] for r in ours])
     gen = spread(generate)
     on_llamacpp = default == "llamacpp" and lc is not None
@@ -117,6 +135,16 @@ def run_llm_part(opts: BenchOptions, deadline: float | None = None) -> dict:
                    "bare_engine_tokens_per_s": spread(lc["bare"]["tokens_per_s_all"]) if lc else spread([]),
                    "torch_tokens_per_s": spread(torch_reply["tokens_per_s_all"]),
                    "generate_tokens_per_s": gen, "torch_plain_tokens_per_s": plain},
+        # the runtime's llama.cpp engine with the scene's adapter (merged GGUF) and bare xllamacpp
+        # on that same file: the ratio the session sees; the figures above are on the base model
+        "adapter": adapter,
+        "adapter_model": with_adapter["source"] if with_adapter else None,
+        "adapter_tokens_per_s": with_adapter["reply"]["tokens_per_s"] if with_adapter else None,
+        "adapter_bare_engine_tokens_per_s": with_adapter["bare"]["tokens_per_s"] if with_adapter else None,
+        "adapter_ratio_vs_bare_engine": (ratio(with_adapter["reply"]["tokens_per_s"],
+                                               with_adapter["bare"]["tokens_per_s"], 2) if with_adapter else None),
+        "adapter_ttft_cached_ms": with_adapter["reply"]["first_token_cached_ms"] if with_adapter else None,
+        "adapter_cached_turn_prefill_ms": with_adapter["reply"]["cached_turn_prefill_ms"] if with_adapter else None,
         "variants_tokens_per_s": variants,
         "variants_skipped_for_time": skipped,
         "sample_output": main["output"],

@@ -201,10 +201,11 @@ def choose_engine(requested: str = "auto", *, model: str | Path | None = None, r
         if not gguf_conversion_available():
             return "torch", (f"no CUDA, but the LoRA adapter {Path(adapter).name} cannot run on llama.cpp "
                              f"(no GGUF adapter conversion: xrstory.mind.gguf_adapter)")
-        # converted to a GGUF LoRA (mind/gguf_adapter.py); since the prompt that only grows, the
-        # demo's spoken arc passes on llama.cpp with its adapter (2026-12-01)
+        # folded into a merged GGUF (mind/gguf_merge.py; EngineSpec.adapter_mode "lora": a runtime
+        # GGUF LoRA, mind/gguf_adapter.py); since the prompt that only grows, the demo's spoken arc
+        # passes on llama.cpp with its adapter (2026-12-01)
         return "llamacpp", (f"no CUDA: llama.cpp in process on the CPU (xllamacpp), the LoRA adapter "
-                            f"{Path(adapter).name} converted to a GGUF adapter")
+                            f"{Path(adapter).name} merged into a GGUF")
     return "llamacpp", "no CUDA: llama.cpp in process on the CPU (xllamacpp)"
 
 
@@ -220,6 +221,9 @@ class EngineSpec:
     chat_template: str | Path | None = None  # a Jinja file for a model whose GGUF carries none
     slots: int = 2  # llama.cpp: prompt caches kept side by side (one per character)
     context_tokens: int = 2048  # llama.cpp: per slot
+    # llama.cpp: an adapter folded into the weights ("merged", cached Q8_0 GGUF) or applied at run
+    # time ("lora", GGUF LoRA on the base file); merged prefills and decodes faster (docs/ENGINES.md)
+    adapter_mode: str = "merged"
     device: str = "auto"  # torch
 
 

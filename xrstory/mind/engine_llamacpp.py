@@ -11,8 +11,11 @@ section ``llm``), and its prompt cache makes a turn prefill only the tokens that
   the callback returns True to stop (barge-in ends generation before the next token).
 - Repetition: no per-token Python hook exists, so llama.cpp's samplers do it (repeat penalty,
   DRY; ``engine.Sampling``).
-- A LoRA adapter (PEFT folder) is converted to a GGUF LoRA by ``gguf_adapter.gguf_lora_for`` when
-  that module is present (see ``_gguf_lora``); otherwise the engine runs the base model and says so.
+- A LoRA adapter (PEFT folder) is folded into the weights by default (``adapter_mode="merged"``:
+  ``gguf_merge.merged_gguf_for``, a cached Q8_0 GGUF: no extra matmuls per token, faster kernels);
+  ``adapter_mode="lora"`` runs it as a runtime GGUF LoRA on the base file (``gguf_adapter``).
+- Flash attention off (``FLASH_ATTN``): on this CPU build it made a primed turn's prefill and the
+  decode slower (docs/ENGINES.md, "Where a primed turn's time goes").
 
 Try it:  .venv/bin/python -m xrstory.cli ask scenes/lighthouse maren "Light the stove?" --engine llamacpp
 """
@@ -50,6 +53,11 @@ DEFAULT_THREADS = 1
 # threads sleep instead of spinning while they wait for work (llama.cpp's default polls at 50):
 # spinning takes CPU from the frame loop and from the engine's own other thread
 POLL = 0
+# llama.cpp's flash attention: -1 auto (on for the CPU), 0 off, 1 on. Off: a primed turn's prefill
+# (20-58 new tokens on ~600 cached) 5.8-8.1 ms/token against 7.2-9.2 with it, decode 88-103 tok/s
+# against 65-80 (1 thread, 2026-12-01 15:17-15:23 UTC, load 3.6-6.2, bench/llm_prefill.py)
+FLASH_ATTN = 0
+ADAPTER_MODES = ("merged", "lora")
 _END = object()  # queue marker: generation returned
 
 
@@ -79,19 +87,22 @@ def gguf_special_tokens(path: Path) -> tuple[str, ...]:
     return tuple(t for t in out if len(t) > 1)
 
 
-def _gguf_lora(adapter: Path, base: Path, notes: list[str]) -> Path | None:
-    """The seam to ENGINE-B's conversion (``xrstory.mind.gguf_adapter``): a cached GGUF LoRA for a
-    PEFT adapter. Without that module the engine runs the base model, with a warning."""
-    try:
-        from xrstory.mind.gguf_adapter import gguf_lora_for
-    except ImportError:
-        msg = (f"LoRA adapter {adapter} NOT applied on the llama.cpp engine (no GGUF conversion available: "
-               f"xrstory.mind.gguf_adapter missing); running the base model - use --engine torch for the adapter")
-        log.warning(msg)
-        notes.append(msg)
-        return None
+def _gguf_lora(adapter: Path, base: Path, notes: list[str]) -> Path:
+    """A cached GGUF LoRA for a PEFT adapter (``gguf_adapter``), applied at run time."""
+    from xrstory.mind.gguf_adapter import gguf_lora_for
+
     path = Path(gguf_lora_for(adapter, base))
-    notes.append(f"LoRA adapter {adapter} as GGUF LoRA {path}")
+    notes.append(f"LoRA adapter {adapter} as runtime GGUF LoRA {path}")
+    return path
+
+
+def _merged(adapter: Path, base: Path, notes: list[str]) -> Path:
+    """A cached GGUF with the adapter folded into its weights (``gguf_merge``)."""
+    from xrstory.mind.gguf_merge import merged_gguf_for
+
+    t0 = time.perf_counter()
+    path = Path(merged_gguf_for(adapter, base))
+    notes.append(f"LoRA adapter {adapter} merged into {path} ({(time.perf_counter() - t0) * 1000:.0f} ms)")
     return path
 
 
@@ -109,12 +120,15 @@ class LlamaCppEngine(Engine):
     name = "llamacpp"
 
     def __init__(self, model: Path, adapter: Path | None = None, threads: int | None = None, slots: int = 2,
-                 context_tokens: int = 2048, chat_template: str | Path | None = None):
+                 context_tokens: int = 2048, chat_template: str | Path | None = None,
+                 adapter_mode: str = "merged"):
         import xllamacpp as xlc
 
         from xrstory.mind.chat_template import chat_template_for
         from xrstory.mind.gguf_file import read_gguf
 
+        if adapter_mode not in ADAPTER_MODES:
+            raise ValueError(f"adapter_mode {adapter_mode!r}: expected one of {', '.join(ADAPTER_MODES)}")
         t0 = time.perf_counter()
         self.source = str(model)
         self.notes = []
@@ -124,8 +138,16 @@ class LlamaCppEngine(Engine):
         self._special = gguf_special_tokens(model)
         self.threads = threads or DEFAULT_THREADS
         self.context_tokens = context_tokens
+        lora = None
+        weights = model
+        if adapter and adapter_mode == "lora":
+            lora = _gguf_lora(Path(adapter), model, self.notes)
+        elif adapter:
+            weights = _merged(Path(adapter), model, self.notes)
+        self.weights = weights  # the file llama.cpp runs (the merged one with an adapter)
         params = xlc.CommonParams()
-        params.model.path = str(model)
+        params.model.path = str(weights)
+        params.flash_attn_type = FLASH_ATTN
         params.use_jinja = True
         params.chat_template = template
         params.n_parallel = max(1, slots)
@@ -136,7 +158,6 @@ class LlamaCppEngine(Engine):
         params.n_threads_http = 1  # only our token counter talks to it
         # llama.cpp logs every slot event to stderr; XRSTORY_LLAMA_LOG=3 brings them back
         params.verbosity = int(os.environ.get("XRSTORY_LLAMA_LOG", "0"))
-        lora = _gguf_lora(Path(adapter), model, self.notes) if adapter else None
         if lora is not None:
             info = xlc.CommonAdapterLoraInfo()
             info.path = str(lora)
@@ -145,7 +166,7 @@ class LlamaCppEngine(Engine):
         try:
             self._server = xlc.Server(params)
         except RuntimeError as exc:  # llama.cpp logs the reason to stderr and raises this
-            raise EngineError(f"llama.cpp could not load {model}"
+            raise EngineError(f"llama.cpp could not load {weights}"
                               + (f" with LoRA {lora}" if lora else "") + f": {exc}") from None
         self._url = self._server.listening_address
         self._slots: dict[str, int] = {}
@@ -161,7 +182,7 @@ class LlamaCppEngine(Engine):
 
         model = Path(spec.model) if spec.model is not None else default_llm_path()
         return cls(model, Path(spec.adapter) if spec.adapter else None, spec.threads, spec.slots,
-                   spec.context_tokens, spec.chat_template)
+                   spec.context_tokens, spec.chat_template, spec.adapter_mode)
 
     # -- small services ---------------------------------------------------------------------
     @property

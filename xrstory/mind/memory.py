@@ -210,12 +210,12 @@ class CharacterMemory:
 
         ``skip_recent`` leaves out the newest exchanges (already in the prompt's conversation).
         """
-        if not query.strip() or k <= 0:
-            return []
+        n = len(self.exchanges) - max(skip_recent, 0)
+        if not query.strip() or k <= 0 or (n <= 0 and not self.summaries):
+            return []  # nothing to find: no embedding (it sits between the heard line and the prompt)
         self._ensure_vectors()
         q = self._encode([query])[0]  # (384,)
         found: list[Recollection] = []
-        n = len(self.exchanges) - max(skip_recent, 0)
         if n > 0:
             scores = (self._ex_vecs[:n] @ q).max(axis=1)  # best of player line and reply
             found += [Recollection(exchange_text(ex), float(s), "exchange", ex.turn)

@@ -80,8 +80,12 @@ class TurnOutcome:
 class CharacterMind:
     """Speaks for the characters of one scene with one loaded model (one worker thread)."""
 
-    def __init__(self, engine: Engine | object, scene: Scene, config: MindConfig | None = None):
-        """``engine``: an ``Engine``; a loaded ``loader.LanguageModel`` is run on the torch engine."""
+    def __init__(self, engine: Engine | object, scene: Scene, config: MindConfig | None = None,
+                 hints_for: Callable[[str], Iterable[str]] | None = None):
+        """``engine``: an ``Engine``; a loaded ``loader.LanguageModel`` is run on the torch engine.
+        ``hints_for(character_id)``: the director's hints as the next turn will likely get them
+        (the runtime sets it to ``Director.prompt_hints``); priming puts them in the cache, since
+        they come before the player's line (without them a turn prefilled ~40 more tokens)."""
         if not isinstance(engine, Engine):
             from xrstory.mind.engine_torch import TorchEngine
 
@@ -89,6 +93,9 @@ class CharacterMind:
         self.engine = engine
         self.scene = scene
         self.config = config or MindConfig()
+        self.hints_for = hints_for
+        self._primed: tuple[Story, list] | None = None  # what the caches were last primed for
+        self._primed_hints: dict[str, list[str]] = {}  # the hints they hold, per character
         self.engine.warm_up(tuple(t.id for t in scene.triggers) or ("a_trigger",))
         if self.config.prime:
             self.prime(Story(scene))
@@ -122,15 +129,34 @@ class CharacterMind:
             self.prime(_after_reply(story, reply), history + [HistoryLine(PLAYER, player_text),
                                                              HistoryLine(character_id, reply.say)])
 
-    def prime(self, story: Story, history: Iterable[object] = ()) -> dict[str, DecodeResult | None]:
+    def refresh_prime(self) -> dict[str, DecodeResult | None]:
+        """Prime again the characters whose hints changed since their last priming (the director
+        learned something from the turn just over); nothing is computed when none did. The runtime
+        calls it when its thread is idle."""
+        if self._primed is None or self.hints_for is None:
+            return {}
+        changed = {ch.id for ch in self.scene.characters
+                   if list(self.hints_for(ch.id)) != self._primed_hints.get(ch.id)}
+        return self.prime(*self._primed, only=changed) if changed else {}
+
+    def prime(self, story: Story, history: Iterable[object] = (),
+              only: set[str] | None = None) -> dict[str, DecodeResult | None]:
         """Compute each character's prompt up to the end of ``history`` in its cache (the next
-        turn's prompt starts with it); a failure is logged and the turn will prefill it instead."""
+        turn's prompt starts with it); a failure is logged and the turn will prefill it instead.
+        Called after each turn, and by the runtime again when the state changes between turns (a
+        prop the player used): only what changed is prefilled. ``only``: these characters."""
         out: dict[str, DecodeResult | None] = {}
         history = list(history)
+        self._primed = (story, history)
         for ch in self.scene.characters:
+            if only is not None and ch.id not in only:
+                continue
             try:
-                plan = plan_prompt(self.scene, story.state, ch.id, "...", history, budget=self.config.budget,
-                                   count_tokens=self.engine.count_tokens, special_tokens=self.engine.special_tokens)
+                hints = list(self.hints_for(ch.id)) if self.hints_for is not None else []
+                self._primed_hints[ch.id] = hints
+                plan = plan_prompt(self.scene, story.state, ch.id, "...", history, hints=hints,
+                                   budget=self.config.budget, count_tokens=self.engine.count_tokens,
+                                   special_tokens=self.engine.special_tokens)
                 out[ch.id] = self.engine.prefill(ch.id, cache_messages(self.scene, plan))
             except (PromptTooLong, EngineError) as exc:
                 log.warning("could not prime the prompt cache of '%s': %s", ch.id, exc)

@@ -93,6 +93,16 @@ class Settle:
 DirectorNote = TriggerApplied | GazeDwell | CharacterSpoke | CharacterInterrupted | QuietTime | Settle
 
 
+@dataclass(frozen=True)
+class Reprime:
+    """The state changed between turns (the player used a prop): compute the characters' prompt
+    caches again up to the player's line (``CharacterMind.prime``; only what changed is prefilled),
+    so the next turn does not prefill the changed props and triggers while the player waits."""
+
+    state: StoryState
+    history: list
+
+
 def triggers_to_fire(reply: Reply, *, interrupted: bool, nudge: bool, released: int) -> str:
     """Why none of the reply's triggers may fire ("" when they all go to ``Story.apply``)."""
     if not reply.triggers:
@@ -125,12 +135,19 @@ class BrainWorker(JobThread):
         self._lines: dict[int, int] = {}  # turn -> mouth line (made with the first sentence)
         # the director state the frame loop last got (only this thread reads or writes it)
         self._director_sent = director.snapshot() if director is not None else None
+        if director is not None and getattr(mind, "hints_for", False) is None:
+            mind.hints_for = director.prompt_hints  # primed prompts carry the next turn's hints
 
     # ---- from the frame loop --------------------------------------------------------------
     def submit(self, request: TurnRequest) -> None:
         with self._lock:
             self._open[request.turn] = request
         self._jobs.put(request)
+
+    def reprime(self, state: StoryState, history: list) -> None:
+        """Queue a ``Reprime`` (a no-op for a mind that keeps no primed cache)."""
+        if getattr(getattr(self.mind, "config", None), "prime", False):
+            self._jobs.put(Reprime(state, list(history)))
 
     def tell(self, note: DirectorNote) -> None:
         """A message for the director, handled on this thread in order with the turns."""
@@ -176,10 +193,21 @@ class BrainWorker(JobThread):
                             self._open.pop(job.turn, None)
                 case Settle(done=done):
                     done.set()
+                case Reprime(state=state, history=history):
+                    self.mind.prime(Story(self.scene, state), history)
                 case _:
                     self._note(job)
         finally:
             self._send_director_state()
+            if not isinstance(job, TurnRequest | Settle) and self._jobs.empty():
+                self._refresh_prime()
+
+    def _refresh_prime(self) -> None:
+        """Idle after a note: where the director's hints changed (they come before the player's
+        line), the characters' caches are primed again now rather than in the next turn."""
+        refresh = getattr(self.mind, "refresh_prime", None)
+        if refresh is not None:
+            refresh()
 
     def _note(self, note: DirectorNote) -> None:
         d = self.director

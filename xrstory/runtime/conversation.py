@@ -64,6 +64,8 @@ class Conversation:
             self.ledger.get(turn).refused[f"press:{target}"] = "nothing to press"
             return turn
         self.apply_triggers(turn, (prop.press_trigger,), PLAYER)
+        if self.ledger.get(turn).refused.get(prop.press_trigger) is None:  # it fired: props and triggers changed
+            self.brain.reprime(self.story.state.model_copy(deep=True), list(self.story.state.conversation))
         return turn
 
     def addressee(self, text: str) -> str:
