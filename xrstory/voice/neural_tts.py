@@ -47,10 +47,11 @@ NATURAL_WPM = 170.0
 SENTENCE_PAUSE_S = 0.35  # silence after each sentence's last audible sound
 LEAD_S = 0.02  # silence kept before its first
 AUDIBLE = 10 ** (-60 / 20)  # a 10 ms frame below -60 dBFS RMS is silence (hibari's pads are ~-138 dB)
-# the level of hibari's own voice (RMS of its 10 ms frames above -40 dBFS, median of the test lines):
-# every sentence is brought to it (pulses at a lower F0 carry more energy: pitch 8 came out
-# 6 dB louder, peaking above full scale)
-SPEECH_RMS = 0.06  # measured 0.057-0.068 on four lines
+# every sentence is brought to one speech level (RMS of its 10 ms frames above -40 dBFS): espeak-ng's
+# (0.106 on a Maren line), so the mix, the storm bed and the echo path keep the balance they were
+# tuned with. hibari's own is 0.057-0.068, and pulses at a lower F0 carry more energy (pitch 8 came
+# out 6 dB louder); Tobias then peaks at ~0.85
+SPEECH_RMS = 0.1
 VOICE_PREFIX = "hibari"
 
 # misaki/Kokoro phoneme alphabet -> the viseme set of tts.viseme_of (same names)
