@@ -2,6 +2,8 @@
 the one-tap shadow filter, a headset or large eyes with four taps; the session's stage builds its
 renderer with that choice on the real headless display (EGL, llvmpipe here)."""
 
+from pathlib import Path
+
 import pytest
 from helpers import lighthouse_fixture
 
@@ -34,3 +36,20 @@ def test_the_stage_draws_with_the_chosen_filter(scene):
                 assert stage.renderer.shadow_taps == used
             finally:
                 stage.close()
+
+
+def test_the_session_lowers_the_model_and_whisper_threads_but_not_the_voice(scene):
+    """Real components and session (no display: audio only). worker_nice applies to the model's
+    and the ear's threads; the TTS thread stays beside the frame loop (tts_nice 0 by default)."""
+    import os
+
+    from xrstory.runtime.config import SessionConfig
+    from xrstory.runtime.launch import load_for
+    from xrstory.runtime.session import Session
+
+    config = SessionConfig(scene_dir=Path("scenes/lighthouse"), realtime=False)
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    with load_for(config, scene, with_embedder=False) as components, Session(config, components, scene) as s:
+        nice = {name: os.getpriority(os.PRIO_PROCESS, t.native_id)
+                for name, t in (("tts", s.mouth.thread), ("brain", s.brain.thread), ("ear", s.voice.ear.thread))}
+    assert nice == {"tts": base, "brain": min(19, base + 10), "ear": min(19, base + 10)}, nice
