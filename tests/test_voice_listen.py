@@ -177,3 +177,10 @@ def test_scene_prompt_makes_whisper_hear_the_story_words(models, tts):
             assert word.lower() in heard.lower(), (line, heard)
     finally:
         asr.config = saved
+
+
+def test_a_transcript_of_punctuation_only_has_no_words():
+    from xrstory.voice.asr import Transcript
+
+    for text, empty in (("", True), ("  ", True), ("–", True), (" ... ?", True), ("Aye.", False), ("16", False)):
+        assert Transcript(text, "en", 0.5).empty is empty, text

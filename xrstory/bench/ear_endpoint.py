@@ -77,9 +77,9 @@ SETTINGS = {  # name: (min_silence_ms, early_silence_ms, tail_after_ms, window_s
     "700/320": (700, 320, 96.0, 15.0, False),
     "700/384": (700, 384, 96.0, 15.0, False),
     "700/448": (700, 448, 96.0, 15.0, False),
-    "700/480": (700, 480, 96.0, 15.0, False),  # the default: above the 384-416 ms Silero hears between sentences
+    "700/480": (700, 480, 96.0, 15.0, False),  # above the 384-416 ms Silero hears between sentences
     "600/480": (600, 480, 96.0, 15.0, False),
-    "700/576": (700, 576, 96.0, 15.0, False),
+    "700/576": (700, 576, 96.0, 15.0, False),  # the default: above the 0.55 s pause misheard as finished
     "700/608": (700, 608, 96.0, 15.0, False),
 }
 
