@@ -1,8 +1,10 @@
 """Barge-in and the echo guard, headless: the mixer's output leaks into the microphone through a
-modelled room (AcousticPath); real Silero VAD and Whisper listen; real espeak-ng speaks."""
+modelled room (AcousticPath); real Silero VAD and Whisper listen; the characters speak with
+espeak-ng and with the neural voice (the demo scene's since issue 17), through ``AutoTTS``."""
 
 import numpy as np
-from helpers import ear_models_fixture, espeak_fixture
+import pytest
+from helpers import ear_models_fixture
 
 from xrstory.voice.duplex import Duplex
 from xrstory.voice.ear import Ear, EarConfig, drain
@@ -11,21 +13,30 @@ from xrstory.voice.events import EAR_RATE, Heard, SpeakingDone, SpeakingInterrup
 from xrstory.voice.mixer import Mixer
 from xrstory.voice.mouth import Mouth
 from xrstory.voice.sources import ScriptedLine, ScriptedSpeech
-from xrstory.voice.tts import VoiceSettings
+from xrstory.voice.tts import AutoTTS, VoiceSettings
 
 MAREN = VoiceSettings("en-gb", 150, 30)
+# (Maren, Tobias, the player): espeak-ng's voices, and the lighthouse scene's neural ones
+VOICES = {"espeak": (MAREN, VoiceSettings("en-us", 185, 60), VoiceSettings("en-us", 165, 35)),
+          "neural": (VoiceSettings("hibari", 150, 38), VoiceSettings("hibari", 185, 8),
+                     VoiceSettings("hibari", 165, 50))}
 LINE = ("Aye, friend. The lamp went dark when the last can of paraffin ran dry. The spare oil is down "
         "in the cellar, behind the oak door. We must hurry before the Marigold breaks on the rocks.")
 
 
 models = ear_models_fixture("Maren, Tobias, the Marigold.")
-tts = espeak_fixture()
 
 
-def _session(models, tts, player=None):
+@pytest.fixture(scope="module")
+def tts():
+    with AutoTTS() as t:
+        yield t
+
+
+def _session(models, tts, player=None, maren=MAREN):
     ear = Ear(*models, echo_canceller=EchoCanceller(), config=EarConfig(partial_every_s=None))
     mouth = Mouth(tts, Mixer())
-    mouth.say("maren", LINE, MAREN, (-1.3, 0.0, -3.0))
+    mouth.say("maren", LINE, maren, (-1.3, 0.0, -3.0))
     mouth.wait_idle()
     hv = Duplex(ear, mouth, leak=AcousticPath())
     if player is not None:
@@ -34,8 +45,9 @@ def _session(models, tts, player=None):
     return ear, mouth, hv
 
 
-def test_characters_own_voice_is_never_heard_as_the_player(models, tts):
-    ear, mouth, hv = _session(models, tts)
+@pytest.mark.parametrize("voices", VOICES)
+def test_characters_own_voice_is_never_heard_as_the_player(models, tts, voices):
+    ear, mouth, hv = _session(models, tts, maren=VOICES[voices][0])
     with ear, mouth, hv:
         events = hv.run_until_quiet(max_seconds=20)
         ear.wait_idle(60)
@@ -43,18 +55,22 @@ def test_characters_own_voice_is_never_heard_as_the_player(models, tts):
     assert any(isinstance(e, SpeakingDone) for e in events)  # the line played to its end
     assert not [e for e in events if isinstance(e, SpeechStarted | Heard)], events
     mic = np.concatenate(hv.mic_log)
-    assert np.sqrt(np.mean(mic**2)) > 0.01  # the echo really was in the microphone
+    chunk_rms = np.sqrt(np.mean(mic[: len(mic) // 512 * 512].reshape(-1, 512) ** 2, axis=1))
+    assert np.percentile(chunk_rms, 75) > 0.01  # the echo really was in the microphone, most of the time
     aec = EchoCanceller()  # the canceller alone, measured on the same signals
     res = np.concatenate([aec.process(m, r) for m, r in zip(hv.mic_log, hv.ref_log, strict=True)])
     half = len(mic) // 2
-    assert erle_db(mic[half:], res[half:]) > 20  # converged cancellation depth
+    print(f"{voices}: ERLE {erle_db(mic[:half], res[:half]):.1f} / {erle_db(mic[half:], res[half:]):.1f} dB")
+    assert erle_db(mic[half:], res[half:]) > 20  # converged cancellation depth (neural 31, espeak 58 dB)
 
 
-def test_player_speech_stops_the_character_within_200ms(models, tts):
-    player = ScriptedSpeech(tts, VoiceSettings("en-us", 165, 35),
-                            [ScriptedLine("Maren, stop. Tobias is freezing.", pause_before_s=3.0)], tail_s=6)
+@pytest.mark.parametrize("voices", VOICES)
+def test_player_speech_stops_the_character_within_200ms(models, tts, voices):
+    maren, _, voice = VOICES[voices]
+    player = ScriptedSpeech(tts, voice, [ScriptedLine("Maren, stop. Tobias is freezing.", pause_before_s=3.0)],
+                            tail_s=6)
     onset = player.spans[0][0]  # frame the player starts speaking
-    ear, mouth, hv = _session(models, tts, player=player)
+    ear, mouth, hv = _session(models, tts, player=player, maren=maren)
     with ear, mouth, hv:
         events = hv.run(9.0)
         ear.wait_idle(60)
@@ -74,7 +90,8 @@ def test_transcript_echo_comparison():
     assert echo_overlap("Tobias is freezing", [LINE]) < 0.5
 
 
-def test_long_lines_cues_and_the_storm_bed_never_start_player_speech(models, tts):
+@pytest.mark.parametrize("voices", VOICES)
+def test_long_lines_cues_and_the_storm_bed_never_start_player_speech(models, tts, voices):
     """What a typed-only session plays (two characters' long lines, trigger cues over them, the
     ambient storm), leaking into the microphone through the modelled room at the session's gain:
     the ear must never open a speech segment, so nothing can barge in."""
@@ -82,8 +99,8 @@ def test_long_lines_cues_and_the_storm_bed_never_start_player_speech(models, tts
 
     ear = Ear(*models, echo_canceller=EchoCanceller(), config=EarConfig(partial_every_s=None))
     mouth = Mouth(tts, Mixer(ambient_gain=0.04))
-    mouth.say("maren", LINE, MAREN, (-1.3, 1.5, -3.0))
-    mouth.say("tobias", LINE, VoiceSettings("en-us", 185, 60), (1.4, 1.4, -2.7))
+    mouth.say("maren", LINE, VOICES[voices][0], (-1.3, 1.5, -3.0))
+    mouth.say("tobias", LINE, VOICES[voices][1], (1.4, 1.4, -2.7))
     mouth.wait_idle()
     voice = Duplex(ear, mouth, leak=AcousticPath(AcousticPathConfig(gain=0.3)))
     events = []

@@ -1,14 +1,19 @@
 """End-of-turn benchmark: how long after the player really stops does the Ear decide the turn
-is over (``endpoint_ms``), how long until the final transcript (``asr_ms``), and how often does
-it cut a player off who pauses mid-sentence (``false_cutoffs``), for a few endpoint settings.
+is over (``endpoint_ms``), how long until the final transcript (``asr_ms``), how often does it cut
+a player off who pauses mid-sentence (``false_cutoffs``) and how often does it split a turn of two
+sentences at the pause between them (``turns_split``), for a few endpoint settings.
 
-Real parts: espeak-ng speaks the player's lines (the scripted sentences, and lines spoken in two
-halves with 400-600 ms of silence between), Silero VAD and Whisper tiny.en listen, fed in 32 ms
-chunks paced to the wall clock (the ASR worker races real audio time, as with a microphone). The
-exact end of each line's audio is marked (``Ear.mark_speech_end``), so the clock starts where
-the player stopped. Each setting is listed as (min_silence_ms, early_silence_ms, tail_after_ms,
-window_s, word_timestamps); "before" is the pipeline before issue 17 (450 ms, no early close,
-decode after the decision, 30 s window, word times).
+Real parts: the demo scene's player voice (the neural hibari voice since issue 17; env
+``XRSTORY_EAR_VOICE=espeak`` for espeak-ng's en-us 165/35, the voice before) speaks the player's
+lines: the scripted sentences; lines spoken in two halves with 400-600 ms of silence between; and
+two-sentence turns spoken in one go (the voice's own pause between the sentences). Each line is
+cut to its sound first, so the silences are the ones written here, whatever pads a voice adds.
+Silero VAD and Whisper tiny.en listen, fed in 32 ms chunks paced to the wall clock (the ASR worker
+races real audio time, as with a microphone). The exact end of each line's audio is marked
+(``Ear.mark_speech_end``), so the clock starts where the player stopped. Each setting is listed
+as (min_silence_ms, early_silence_ms, tail_after_ms, window_s, word_timestamps); "before" is the
+pipeline before issue 17 (450 ms, no early close, decode after the decision, 30 s window, word
+times).
 
 A second pass per setting, ``worst_case``, feeds unpaced and lets every transcription finish
 before the next chunk: the tail transcript is then always back in time, as on a fast machine, so
@@ -25,9 +30,11 @@ import os
 import statistics
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
+SCENE = Path(__file__).resolve().parents[2] / "scenes" / "lighthouse"
 PROMPT = "Maren, Tobias, the Marigold, Captain Ada Finch, Gull Rock lighthouse, paraffin, cellar, stove, flare, tea."
 SENTENCES = [
     "Maren, can you light the stove?", "Where is the paraffin kept?", "Please open the cellar door.",
@@ -44,6 +51,15 @@ PAUSED = [
     ("Maren, I think", "we should fetch the oil.", 0.45),
 ]
 
+# two sentences in one turn, spoken in one breath: the voice's own pause between them (Silero hears
+# 384-416 ms with hibari and with espeak-ng); the first looks finished, so an early close can split it
+TWO_SENTENCES = [
+    "Maren, Tobias is freezing. Please light the iron stove.",
+    "Maren, we have the oil now. Please light up the lamp.",
+    "The storm is getting worse. Fire a flare so they can see us.",
+    "Tobias is freezing. Is there any hot tea?",
+]
+
 LISTEN_SENTENCES = [  # the 16 of tests/test_voice_listen.py (the monologue is them twice)
     "Maren, can you light the stove?", "Tobias is freezing.", "Where is the paraffin kept?",
     "Please open the cellar door.", "Tobias, could you fetch the oil from the cellar?",
@@ -58,17 +74,26 @@ SETTINGS = {  # name: (min_silence_ms, early_silence_ms, tail_after_ms, window_s
     "600/224": (600, 224, 96.0, 15.0, False),
     "700/224": (700, 224, 96.0, 15.0, False),
     "700/288": (700, 288, 96.0, 15.0, False),
-    "700/480": (700, 480, 96.0, 15.0, False),  # the default: above espeak's 320-416 ms between sentences
+    "700/320": (700, 320, 96.0, 15.0, False),
+    "700/384": (700, 384, 96.0, 15.0, False),
+    "700/448": (700, 448, 96.0, 15.0, False),
+    "700/480": (700, 480, 96.0, 15.0, False),  # above the 384-416 ms Silero hears between sentences
+    "600/480": (600, 480, 96.0, 15.0, False),
+    "700/576": (700, 576, 96.0, 15.0, False),  # the default: above the 0.55 s pause misheard as finished
+    "700/608": (700, 608, 96.0, 15.0, False),
 }
 
 
 def spoken(tts, voice, text: str) -> np.ndarray:
-    """``text`` in the player's voice, 16 kHz float32."""
+    """``text`` in the player's voice, 16 kHz float32, from its first to its last sound (above
+    -50 dBFS): the pauses written here are the silences heard, whatever pads the voice adds."""
     from xrstory.voice.audio import resample
     from xrstory.voice.events import EAR_RATE
 
     s = tts.synthesize(text, voice)
-    return resample(s.audio, s.rate, EAR_RATE).astype(np.float32)
+    audio = resample(s.audio, s.rate, EAR_RATE).astype(np.float32)
+    sound = np.flatnonzero(np.abs(audio) > 10 ** (-50 / 20))
+    return audio[sound[0]:sound[-1] + 1] if sound.size else audio
 
 
 def paused_line(tts, voice, first: str, second: str, gap_s: float) -> np.ndarray:
@@ -78,13 +103,15 @@ def paused_line(tts, voice, first: str, second: str, gap_s: float) -> np.ndarray
 
 
 def script(tts, voice) -> tuple[np.ndarray, list[tuple[int, int, str, bool]]]:
-    """All lines one after another with 1 s between: (audio, [(start, end, text, paused)])."""
+    """All lines one after another with 1 s between: (audio, [(start, end, text, kind)]), kind
+    "plain", "paused" (a mid-sentence pause) or "two" (two sentences, the voice's pause between)."""
     from xrstory.voice.duplex import last_sound
     from xrstory.voice.events import EAR_RATE
 
     parts, spans, pos = [], [], 0
-    lines = [(s, spoken(tts, voice, s), False) for s in SENTENCES]
-    lines += [(f"{a} ... {b}", paused_line(tts, voice, a, b, g), True) for a, b, g in PAUSED]
+    lines = [(s, spoken(tts, voice, s), "plain") for s in SENTENCES]
+    lines += [(f"{a} ... {b}", paused_line(tts, voice, a, b, g), "paused") for a, b, g in PAUSED]
+    lines += [(s, spoken(tts, voice, s), "two") for s in TWO_SENTENCES]
     for text, audio, paused in lines:
         gap = np.zeros(EAR_RATE, np.float32)
         parts += [gap, audio]
@@ -124,12 +151,14 @@ def measure(asr, vad_model, audio: np.ndarray, spans, setting, worst_case: bool 
         events += drain(ear.events)
     ended = [e for e in events if isinstance(e, SpeechEnded)]
     heard = [e for e in events if isinstance(e, Heard)]
-    endpoint, asr_ms, early_n, cutoffs, texts = [], [], 0, 0, []
-    for start, end, _text, paused in spans:
+    endpoint, asr_ms, early_n, cutoffs, splits, texts = [], [], 0, 0, 0, []
+    for start, end, _text, kind in spans:
         mine = [h for h in heard if start - EAR_RATE // 2 <= h.start_frame < end]
         closes = [e for e in ended if start - EAR_RATE // 2 <= e.start_frame < end]
-        if paused and len(mine) > 1:
+        if kind == "paused" and len(mine) > 1:
             cutoffs += 1
+        if kind == "two" and len(mine) > 1:
+            splits += 1
         for e in closes[-1:]:
             endpoint.append(1000 * (e.t - e.t_speech_end))
         for h in mine[-1:]:
@@ -146,11 +175,12 @@ def measure(asr, vad_model, audio: np.ndarray, spans, setting, worst_case: bool 
     if worst_case:  # wall times mean nothing unpaced: audio-time endpoint and the cut-offs only
         return {"endpoint_audio_ms_p50": med([1000 * (e.decision_frame - e.speech_end_frame) / EAR_RATE
                                               for e in ended if not e.forced_split]),
-                "early_closes": early_n, "false_cutoffs": cutoffs, "heard": texts}
+                "early_closes": early_n, "false_cutoffs": cutoffs, "turns_split": splits, "heard": texts}
     return {"endpoint_ms_p50": med(endpoint), "endpoint_ms_p95": p95(endpoint), "asr_ms_p50": med(asr_ms),
             "asr_ms_p95": p95(asr_ms),
             "endpoint_plus_asr_ms_p50": med([a + b for a, b in zip(endpoint, asr_ms, strict=False)]),
-            "early_closes": early_n, "false_cutoffs": cutoffs, "paused_lines": len(PAUSED), "lines": len(spans),
+            "early_closes": early_n, "false_cutoffs": cutoffs, "paused_lines": len(PAUSED),
+            "turns_split": splits, "two_sentence_lines": len(TWO_SENTENCES), "lines": len(spans),
             "heard": texts}
 
 
@@ -164,23 +194,27 @@ def run_benchmark(settings: dict | None = None) -> dict:
             raise SystemExit(f"XRSTORY_EAR_SETTINGS: unknown setting(s) {unknown}; known: {list(SETTINGS)}")
         settings = {n: SETTINGS[n] for n in names.split(",")}
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from xrstory.story import load_scene
     from xrstory.voice.asr import ASRConfig, load_asr
-    from xrstory.voice.tts import EspeakTTS, VoiceSettings
+    from xrstory.voice.tts import AutoTTS, VoiceSettings
     from xrstory.voice.vad import load_silero
 
     asr = load_asr(config=ASRConfig(initial_prompt=PROMPT))
     vad_model = load_silero()
-    with EspeakTTS() as tts:
+    if os.environ.get("XRSTORY_EAR_VOICE") == "espeak":
         voice = VoiceSettings("en-us", 165, 35)
+    else:
+        voice = VoiceSettings.of(load_scene(SCENE).scene.player_voice)
+    with AutoTTS() as tts:
         audio, spans = script(tts, voice)
         monologue = np.concatenate([np.concatenate([np.zeros(2400, np.float32), spoken(tts, voice, s)])
                                     for s in LISTEN_SENTENCES * 2] + [np.zeros(16000, np.float32)])
     asr.transcribe(audio[:3 * 16000])  # warm-up
-    out = {"load_average": os.getloadavg()}
+    out = {"voice": [voice.voice, voice.rate, voice.pitch], "load_average": os.getloadavg()}
     for name, setting in (settings or SETTINGS).items():
         out[name] = {"setting": list(setting), **measure(asr, vad_model, audio, spans, setting)}
         out[name]["worst_case"] = measure(asr, vad_model, audio, spans, setting, worst_case=True)
-        mono = measure(asr, vad_model, monologue, [(0, len(monologue) - 16000, "monologue", False)], setting,
+        mono = measure(asr, vad_model, monologue, [(0, len(monologue) - 16000, "monologue", "monologue")], setting,
                        worst_case=True)
         out[name]["monologue_61s_early_closes"] = mono["early_closes"]
     out["load_average_after"] = os.getloadavg()

@@ -1,5 +1,7 @@
-"""Voice benchmark: ASR real-time factor, end-of-speech -> final transcript latency, TTS time to
-first audio, echo cancellation depth. Medians over repeats, measured in one run on this machine.
+"""Voice benchmark: ASR real-time factor, end-of-speech -> final transcript latency, word error
+rate on the 16 scripted sentences, TTS time to first audio, echo cancellation depth. Medians over
+repeats, measured in one run on this machine. The voices are the demo scene's (the scripted
+player's and Maren's: the neural hibari voice), through ``AutoTTS`` as a session speaks.
 
 Run: ``python -m xrstory.bench.voice_stages`` prints JSON.
 """
@@ -10,19 +12,25 @@ import json
 import os
 import statistics
 import time
+from pathlib import Path
 
 import numpy as np
 
-SENTENCES = [
-    "Maren, can you light the stove?", "Tobias, could you fetch the oil from the cellar?",
-    "Call the Marigold on the radio.", "Guide the ship home past the rocks.",
-    "How long have you kept this lighthouse?", "Ring the fog bell.",
+SENTENCES = [  # the 16 of tests/test_voice_listen.py
+    "Maren, can you light the stove?", "Tobias is freezing.", "Where is the paraffin kept?",
+    "Please open the cellar door.", "Tobias, could you fetch the oil from the cellar?",
+    "Light the great lamp before the ship hits the rocks.", "Call the Marigold on the radio.",
+    "Try channel sixteen.", "Fire a flare so they can see us.", "Guide the ship home past the rocks.",
+    "Is there any hot tea?", "Who built the radio on the chart table?", "How long have you kept this lighthouse?",
+    "The storm is getting worse.", "Captain Ada Finch is still aboard the Marigold.", "Ring the fog bell.",
 ]
+SCENE = Path(__file__).resolve().parents[2] / "scenes" / "lighthouse"
 PROMPT = "Maren, Tobias, the Marigold, Captain Ada Finch, Gull Rock lighthouse, paraffin, cellar, stove, flare, tea."
 
 
 def run_benchmark(repeats: int = 3) -> dict:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from xrstory.story import load_scene
     from xrstory.voice.asr import ASRConfig, load_asr
     from xrstory.voice.duplex import Duplex
     from xrstory.voice.ear import Ear, EarConfig, drain
@@ -31,17 +39,19 @@ def run_benchmark(repeats: int = 3) -> dict:
     from xrstory.voice.mixer import Mixer
     from xrstory.voice.mouth import Mouth
     from xrstory.voice.sources import ScriptedSpeech, chunked
-    from xrstory.voice.tts import EspeakTTS, VoiceSettings
+    from xrstory.voice.tts import AutoTTS, VoiceSettings
     from xrstory.voice.vad import load_silero
     from xrstory.voice.wer import word_error_rate
 
-    result: dict = {}
+    scene = load_scene(SCENE)
+    player, maren = VoiceSettings.of(scene.scene.player_voice), VoiceSettings.of(scene.character("maren").voice)
+    result: dict = {"player_voice": player.voice, "character_voice": maren.voice}
     t0 = time.perf_counter()
     asr = load_asr(config=ASRConfig(initial_prompt=PROMPT))
     vad = load_silero()
     result["load_s"] = round(time.perf_counter() - t0, 2)
-    with EspeakTTS() as tts:
-        speech = ScriptedSpeech(tts, VoiceSettings("en-us", 165, 35), SENTENCES)
+    with AutoTTS() as tts:
+        speech = ScriptedSpeech(tts, player, SENTENCES)
         # ASR real-time factor: transcription time / audio time, per utterance
         rtf = []
         for _ in range(repeats):
@@ -66,9 +76,10 @@ def run_benchmark(repeats: int = 3) -> dict:
         # TTS time to first audio: say() -> first sentence synthesised and queued in the mixer
         line = "Aye, friend. The lamp went dark when the last can ran dry. The spare oil is in the cellar."
         firsts, wholes = [], []
+        tts.synthesize("Warm up.", maren)  # the neural voice loads on first use (~0.4 s)
         with Mouth(tts, Mixer()) as mouth:
             for _ in range(repeats * 3):
-                lid = mouth.say("maren", line, VoiceSettings("en-gb", 150, 30), (-1.3, 0.0, -3.0))
+                lid = mouth.say("maren", line, maren, (-1.3, 0.0, -3.0))
                 mouth.wait_idle()
                 tm = mouth.timings[lid]
                 firsts.append(tm.t_first_audio - tm.t_requested)
@@ -80,7 +91,7 @@ def run_benchmark(repeats: int = 3) -> dict:
         # echo cancellation depth on a character line leaking into the microphone
         with Ear(asr, vad, echo_canceller=EchoCanceller(), config=EarConfig(partial_every_s=None)) as ear, \
                 Mouth(tts, Mixer()) as mouth:
-            mouth.say("maren", line, VoiceSettings("en-gb", 150, 30), (-1.3, 0.0, -3.0))
+            mouth.say("maren", line, maren, (-1.3, 0.0, -3.0))
             mouth.wait_idle()
             hv = Duplex(ear, mouth, leak=AcousticPath())
             hv.keep_logs = True

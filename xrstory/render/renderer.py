@@ -60,6 +60,7 @@ class SceneRenderer:
         if shadow_taps not in (1, 4):
             raise ValueError(f"shadow_taps {shadow_taps}: must be 4 (a 3x3-texel filter) or 1 (2x2, about a tenth "
                              "less llvmpipe time at small eyes)")
+        self.shadow_taps = shadow_taps
         taps = {"SHADOW_TAPS": shadow_taps}
         self._programs = [load_program(ctx, n, shaders_dir, defines=taps if n in ("scene", "model") else None)
                           for n in ("scene", "sky", "halo", "text", "model")]

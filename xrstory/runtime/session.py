@@ -145,8 +145,9 @@ class Session:
     def __enter__(self) -> Session:
         self.brain.start()
         self.voice.ear.start()
-        for thread in (self.mouth.thread, self.brain.thread, self.voice.ear.thread):
+        for thread in (self.brain.thread, self.voice.ear.thread):
             yield_to_frame_loop(thread, self.config.worker_nice)
+        yield_to_frame_loop(self.mouth.thread, self.config.tts_nice)
         self.stage.open(self.story.state)
         return self
 

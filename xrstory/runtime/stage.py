@@ -18,9 +18,24 @@ from xrstory.xr.backend import Frame, InputKind
 ROOT = Path(__file__).resolve().parents[2]
 
 
+SMALL_EYE_PX = 512  # headless eyes up to this size get the one-tap shadow filter
+
+
+def default_shadow_taps(display) -> int:
+    """4 (a 3x3-texel shadow filter) on a headset or large eyes; 1 (2x2) for small headless eyes,
+    where llvmpipe shares the 2 cores with Whisper and the model and the softer edge is a pixel
+    or two (see benchmarks/RESULTS.md, issue 17 item 7)."""
+    config = getattr(display, "config", None)
+    size = getattr(config, "eye_size", None)
+    if getattr(display, "name", "") == "headless" and size is not None and max(size) <= SMALL_EYE_PX:
+        return 1
+    return 4
+
+
 class Stage:
-    def __init__(self, display, scene, capture_dir: Path | None = None):
+    def __init__(self, display, scene, capture_dir: Path | None = None, shadow_taps: int | None = None):
         self.display, self.scene, self.capture_dir = display, scene, capture_dir
+        self.shadow_taps = shadow_taps  # None: default_shadow_taps(display)
         self.renderer = None
         self.speaking: dict[str, float] = {}  # character -> voice level 0..1 this frame
         self.visemes: dict[str, str] = {}  # character -> the viseme class being spoken (mouth shape)
@@ -33,8 +48,9 @@ class Stage:
         if self.display is not None and self.renderer is None:
             from xrstory.render.renderer import SceneRenderer
 
+            taps = self.shadow_taps if self.shadow_taps is not None else default_shadow_taps(self.display)
             self.renderer = SceneRenderer(self.display.ctx, self.scene, shaders_dir=ROOT / "shaders",
-                                          assets_dir=ROOT / "assets")
+                                          assets_dir=ROOT / "assets", shadow_taps=taps)
             self.renderer.update(state, 0.0, snap=True)
 
     def close(self) -> None:

@@ -61,7 +61,9 @@ class Transcript:
 
     @property
     def empty(self) -> bool:
-        return not self.text.strip()
+        """No word in it: nothing, or only punctuation (Whisper wrote "–", confidence 0.19, for a
+        burst of the characters' echo at the end of a spoken arc; it must not become a turn)."""
+        return not any(ch.isalnum() for ch in self.text)
 
 
 class ASRBackend(Protocol):

@@ -250,6 +250,12 @@ class Ear:
         converged_explains = np.sqrt(res_p / mic_p) < self.config.echo_dominance
         ratio = mic_p / ref_p
         if self._echo_gain is None:
+            # the first chunk of playback says little of the echo level: the echo lags the
+            # reference by the path's delay and reflections (a line that starts 20 ms into its
+            # chunk, as the neural voice's do, left 10 dB of it for the next chunk, which then
+            # read as the player talking); it is taken as echo, the level is learned from the next
+            if len(self._ref_powers) < 2:
+                return True
             self._echo_gain = ratio
         louder = ratio > self._echo_gain * 10 ** (self.config.echo_margin_db / 10)
         echo = converged_explains or not louder

@@ -75,7 +75,11 @@ class EchoCanceller:
         if self.adapting and np.any(reference):
             self._power = self.smoothing * self._power + (1 - self.smoothing) * np.abs(x) ** 2
             ef = np.fft.rfft(np.concatenate([np.zeros(b), e]))
-            mu = self.step / (self._power * self.partitions + 1e-8)
+            # regularised: a bin whose reference power is below -60 dBFS white noise (1024 * 1e-6)
+            # takes a proportionally smaller step. With 1e-8 here the canceller diverged on the
+            # neural voice, whose pauses are not exact zeros but ~-100 dB noise: a step of ~1e7
+            # on a near-silent bin (ERLE -3.6 dB where espeak's exact zeros gave 47.6 dB)
+            mu = self.step / (self._power * self.partitions + 1e-3)
             for m in range(self.partitions):
                 g = np.fft.irfft(np.conj(self._x[m]) * ef * mu)
                 g[b:] = 0.0  # gradient constraint: keep the filter causal and block-long

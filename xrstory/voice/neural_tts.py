@@ -10,9 +10,18 @@ Only one voice ("heart", American English) ships in the wheel; the others downlo
 which this project does not do, so every character is that voice, shifted.
 
 Mapping from the scene's ``Voice`` fields (the same fields espeak-ng reads):
-  rate  words per minute, 170 = hibari's natural pace (speed 1.0)
+  rate  words per minute, 170 = hibari's natural pace; other rates stretch the frame sequence
+        (the network's own ``speed`` input is far from proportional: speed 0.88 and 1.09 gave
+        spoken spans within 5% of each other, mostly its pads changed)
   pitch 0..99, 50 = the voice's own F0; each step is 0.24 semitones (0 -> -12, 99 -> +11.8)
   the formants follow the pitch by a third of its shift (low voices sound larger, not only lower)
+
+hibari pads every sentence with digital silence (~0.2-0.3 s before, ~0.4-0.5 s after): the silence
+before is cut (it would only delay the first sound of a reply by a quarter second while the clock
+counts the first sample as speech), the one after is made ``SENTENCE_PAUSE_S``: Silero VAD then
+hears 384-416 ms of silence between the sentences of a line, as with espeak-ng (352-416 ms), about
+as long as people pause between sentences of one turn; the end-of-turn settings (``vad.VADConfig``)
+were measured with that pause.
 
 hibari gives no phoneme timings, so visemes are laid out from its phoneme string over the voiced
 span of the audio in proportion to typical phoneme lengths: good enough for a mouth, not for
@@ -35,6 +44,14 @@ from xrstory.voice.espeak import Mark
 SEMITONES_PER_PITCH_STEP = 0.24
 FORMANT_FOLLOWS_PITCH = 1 / 3
 NATURAL_WPM = 170.0
+SENTENCE_PAUSE_S = 0.35  # silence after each sentence's last audible sound
+LEAD_S = 0.02  # silence kept before its first
+AUDIBLE = 10 ** (-60 / 20)  # a 10 ms frame below -60 dBFS RMS is silence (hibari's pads are ~-138 dB)
+# every sentence is brought to one speech level (RMS of its 10 ms frames above -40 dBFS): espeak-ng's
+# (0.106 on a Maren line), so the mix, the storm bed and the echo path keep the balance they were
+# tuned with. hibari's own is 0.057-0.068, and pulses at a lower F0 carry more energy (pitch 8 came
+# out 6 dB louder); Tobias then peaks at ~0.85
+SPEECH_RMS = 0.1
 VOICE_PREFIX = "hibari"
 
 # misaki/Kokoro phoneme alphabet -> the viseme set of tts.viseme_of (same names)
@@ -53,7 +70,7 @@ _PAUSES = set(" ,.!?;:—…")
 class VoiceShift:
     """How one character's voice differs from the packaged one."""
 
-    speed: float = 1.0  # hibari's speed (0.5 slow .. 2.0 fast)
+    speed: float = 1.0  # tempo: frames are played this much faster (0.5 slow .. 2.0 fast)
     pitch_factor: float = 1.0  # F0 multiplier
     formant_factor: float = 1.0  # envelope frequency multiplier (>1: smaller speaker)
 
@@ -75,6 +92,55 @@ def _warp_bins(env: np.ndarray, factor: float) -> np.ndarray:
     hi = np.minimum(lo + 1, bins - 1)
     w = (src - lo)[:, None].astype(np.float32)
     return env[lo] * (1 - w) + env[hi] * w
+
+
+def trim_silence(audio: np.ndarray, rate: int, lead_s: float = LEAD_S,
+                 pause_s: float = SENTENCE_PAUSE_S) -> np.ndarray:
+    """``audio`` from ``lead_s`` before its first audible 10 ms frame to ``pause_s`` after its last
+    (zeros appended where the synthesised pad is shorter); all-silent audio -> empty."""
+    frame = max(1, rate // 100)
+    n = len(audio) // frame
+    rms = np.sqrt(np.mean(audio[: n * frame].reshape(n, frame) ** 2, axis=1)) if n else np.zeros(0)
+    loud = np.nonzero(rms > AUDIBLE)[0]
+    if len(loud) == 0:
+        return np.zeros(0, np.float32)
+    start = max(0, loud[0] * frame - int(lead_s * rate))
+    end = (loud[-1] + 1) * frame
+    want = end + int(pause_s * rate)
+    out = audio[start:min(want, len(audio))]
+    return np.concatenate([out, np.zeros(want - len(audio), np.float32)]) if want > len(audio) else out
+
+
+def level(audio: np.ndarray, rate: int) -> float:
+    """RMS of the 10 ms frames above -40 dBFS (the speech, not its pauses); 0 for silence."""
+    frame = max(1, rate // 100)
+    n = len(audio) // frame
+    if n == 0:
+        return 0.0
+    rms = np.sqrt(np.mean(audio[: n * frame].reshape(n, frame).astype(np.float64) ** 2, axis=1))
+    loud = rms[rms > 0.01]
+    return float(np.sqrt(np.mean(loud ** 2))) if len(loud) else 0.0
+
+
+def _stretch_frames(arrays: tuple[np.ndarray, ...], f0: np.ndarray, tempo: float):
+    """The network's per-frame outputs (each ``(bins, frames)``; ``f0`` ``(frames,)``) resampled to
+    ``frames / tempo`` frames: log envelopes interpolated linearly, the two phase branches taken
+    from the nearest frame (phases do not average), F0 interpolated only between voiced frames
+    (an unvoiced neighbour keeps the frame unvoiced)."""
+    frames = len(f0)
+    n = max(1, int(round(frames / tempo)))
+    if n == frames:
+        return arrays, f0
+    src = np.minimum(np.arange(n, dtype=np.float64) * frames / n, frames - 1)
+    lo = np.floor(src).astype(np.int64)
+    hi = np.minimum(lo + 1, frames - 1)
+    w = (src - lo).astype(np.float32)
+    near = np.where(w < 0.5, lo, hi)
+    lh, th, ln, lr, phi = arrays
+    lin = [a[:, lo] * (1 - w) + a[:, hi] * w for a in (lh, ln, lr)]
+    voiced = (f0[lo] > 0) & (f0[hi] > 0)
+    f0_new = np.where(voiced, f0[lo] * (1 - w) + f0[hi] * w, f0[near]).astype(np.float32)
+    return (lin[0], th[:, near], lin[1], lin[2], phi[:, near]), f0_new
 
 
 def layout_visemes(phonemes: str, audio: np.ndarray, rate: int) -> tuple[Mark, ...]:
@@ -111,7 +177,9 @@ def layout_visemes(phonemes: str, audio: np.ndarray, rate: int) -> tuple[Mark, .
 
 class HibariTTS:
     """hibari-tts with a per-character pitch and formant shift; thread-safe (calls serialised).
-    Loads in ~0.15 s; the first synthesis warms onnxruntime (~0.25 s), so ``__init__`` does it."""
+    Loads in ~0.15 s; its G2P loads on first use (0.8 s quiet, 2.5 s at load 4) and the first
+    synthesis warms onnxruntime (~0.25 s), so ``__init__`` does both: the first line a character
+    says is not late by a second."""
 
     name = "hibari"
 
@@ -125,19 +193,22 @@ class HibariTTS:
         self.rate = int(self._tts.sample_rate)  # 24 kHz
         self._lock = threading.Lock()
         self._rng = np.random.default_rng(0)
-        self._synth_phonemes("Ready.", VoiceShift())
+        self._synth_phonemes(self._tts.phonemize("Ready.")[0], VoiceShift())
 
     def _synth_phonemes(self, phonemes: str, shift: VoiceShift) -> np.ndarray:
         ids = self._tts.ids(phonemes)
         if len(ids) < 3:
             return np.zeros(0, np.float32)
-        out = self._tts.sess.run(None, {"ids": np.asarray([ids], np.int64),
-                                        "speed": np.asarray([shift.speed], np.float32)})
+        out = self._tts.sess.run(None, {"ids": np.asarray([ids], np.int64), "speed": np.asarray([1.0], np.float32)})
         lh, th, ln, lr, phi, f0 = (o[0] for o in out)  # envelopes (601, frames), f0 (frames,) Hz
+        (lh, th, ln, lr, phi), f0 = _stretch_frames((lh, th, ln, lr, phi), np.asarray(f0, np.float32), shift.speed)
         k = shift.formant_factor
         lh, th, ln, lr, phi = (_warp_bins(a, k) for a in (lh, th, ln, lr, phi))
-        f0 = np.asarray(f0, np.float32) * np.float32(shift.pitch_factor)
-        return self._dsp.synth(lh, th, ln, lr, phi, f0, self._rng).astype(np.float32)
+        f0 = f0 * np.float32(shift.pitch_factor)
+        audio = self._dsp.synth(lh, th, ln, lr, phi, f0, self._rng).astype(np.float32)
+        if (now := level(audio, self.rate)) > 0:
+            audio *= np.float32(SPEECH_RMS / now)
+        return trim_silence(audio, self.rate)
 
     def synthesize(self, text: str, voice) -> object:
         """Text in a character's voice (``tts.VoiceSettings``) -> ``tts.SpokenAudio`` at 24 kHz."""

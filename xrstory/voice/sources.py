@@ -21,6 +21,8 @@ from xrstory.voice.clock import CHUNK
 from xrstory.voice.events import EAR_RATE
 from xrstory.voice.tts import TTSBackend, VoiceSettings
 
+_SOUND = 10 ** (-50 / 20)  # the threshold of duplex.last_sound (end-of-speech marks)
+
 
 def chunked(audio: np.ndarray, pace: bool = False) -> Iterator[np.ndarray]:
     """(n,) float32 -> (512,) chunks, the last one zero-padded; optionally paced to real time."""
@@ -70,7 +72,9 @@ class ScriptedLine:
 
 class ScriptedSpeech:
     """Text spoken by the player's voice into 16 kHz audio; also a streaming source with the
-    line boundaries known (``spans``: (start_frame, end_frame, text) of each line)."""
+    line boundaries known (``spans``: (start_frame, end_frame, text) of each line: from its first
+    to just after its last sample above -50 dBFS, so a voice's own pauses around a line, such as
+    the neural voice's pause after each sentence, are not counted as speech)."""
 
     def __init__(self, tts: TTSBackend, voice: VoiceSettings, lines: list[ScriptedLine | str],
                  tail_s: float = 1.0, pace: bool = False) -> None:
@@ -84,7 +88,9 @@ class ScriptedSpeech:
             speech = resample(spoken.audio, spoken.rate, EAR_RATE)
             parts += [gap, speech]
             pos += len(gap)
-            self.spans.append((pos, pos + len(speech), line.text))
+            sound = np.flatnonzero(np.abs(speech) > _SOUND)
+            first, last = (int(sound[0]), int(sound[-1]) + 1) if sound.size else (0, len(speech))
+            self.spans.append((pos + first, pos + last, line.text))
             pos += len(speech)
         parts.append(np.zeros(int(tail_s * EAR_RATE), np.float32))
         self.audio = np.concatenate(parts)  # (n,) float32 at 16 kHz

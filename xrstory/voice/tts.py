@@ -144,27 +144,36 @@ class PiperTTS:
 
 class AutoTTS:
     """Routes each voice by its name: "hibari" -> the neural voice, an existing .onnx file ->
-    Piper, anything else -> espeak-ng (also the fallback when the neural voice cannot load)."""
+    Piper, anything else -> espeak-ng (also the fallback when the neural voice cannot load).
+    ``neural``: load the neural voice now (it is the demo scene's; ~1 s with its G2P, which on
+    first use would delay a character's first line by that much), else on first use."""
 
     name = "auto"
 
-    def __init__(self) -> None:
+    def __init__(self, neural: bool = True) -> None:
         self._espeak = EspeakTTS()
         self._piper: PiperTTS | None = None
-        self._neural = None  # neural_tts.HibariTTS, loaded on first use (~0.2 s + warm-up)
+        self._neural = None  # neural_tts.HibariTTS
         self._neural_failed: str | None = None
+        if neural:
+            self._load_neural()
+
+    def _load_neural(self) -> None:
+        from xrstory.voice.neural_tts import HibariTTS
+
+        try:
+            self._neural = HibariTTS()
+        except Exception as exc:  # a broken install must not silence the characters
+            self._neural_failed = f"{type(exc).__name__}: {exc}"
+            logging.getLogger(__name__).error("neural voice unavailable (%s); speaking with espeak-ng",
+                                              self._neural_failed)
 
     def synthesize(self, text: str, voice: VoiceSettings) -> SpokenAudio:
-        from xrstory.voice.neural_tts import HibariTTS, is_neural_voice
+        from xrstory.voice.neural_tts import is_neural_voice
 
         if is_neural_voice(voice.voice) and self._neural_failed is None:
             if self._neural is None:
-                try:
-                    self._neural = HibariTTS()
-                except Exception as exc:  # a broken install must not silence the characters
-                    self._neural_failed = f"{type(exc).__name__}: {exc}"
-                    logging.getLogger(__name__).error("neural voice unavailable (%s); speaking with espeak-ng",
-                                                      self._neural_failed)
+                self._load_neural()
             if self._neural is not None:
                 return self._neural.synthesize(text, voice)
         if voice.voice.endswith(".onnx") and Path(voice.voice).is_file():

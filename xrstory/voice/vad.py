@@ -29,9 +29,14 @@ class VADConfig:
     # p50 252 ms, but closed between sentences of one turn (espeak leaves 320-416 ms between them:
     # full_arc's "Maren, Tobias is freezing. Please light the iron stove." became two turns; the
     # monologue: 11 closes). 700/480: no cut-off, monologue 1 close, final transcript p50 496 ms.
+    # With the neural player voice (issue 17, 2026-12-01, load 4.5-7.6; the bench now also speaks 4
+    # two-sentence turns in one go): 700/320 and 700/384 split 3-4 of the 4 turns at the voice's pause
+    # between sentences; 700/448 and 700/480 split none but cut "Please open the ... (0.55 s) cellar
+    # door" (the tail is heard as "Please open there.", confidence 0.77, which reads as finished);
+    # 700/576: no cut-off, no split, monologue 1 close, endpoint p50 572 ms (480: 481 ms).
     # Going lower needs a turn that can be taken back when the player goes on (not built yet).
     min_silence_ms: int = 700
-    early_silence_ms: int | None = 480
+    early_silence_ms: int | None = 576
     min_speech_ms: int = 250  # segments shorter than this are dropped (coughs, clicks)
     pad_ms: int = 160  # audio kept before the onset and after the last speech chunk
     max_segment_s: float = 8.0  # longer speech is split so ASR latency stays bounded
