@@ -127,7 +127,7 @@ def engines() -> list[dict[str, str]]:
     try:
         auto, why = choose_engine("auto")
         if auto == "llamacpp":
-            why += ("; a LoRA adapter (e.g. the scene's) is converted to a GGUF adapter" if gguf_conversion_available()
+            why += ("; a LoRA adapter (e.g. the scene's) is merged into a cached Q8_0 GGUF" if gguf_conversion_available()
                     else "; with a LoRA adapter: torch (adapters cannot convert to GGUF here)")
     except Exception as exc:  # noqa: BLE001 - reported, not hidden
         auto, why = "unknown", f"{type(exc).__name__}: {exc}"
