@@ -113,3 +113,33 @@ def test_long_lines_cues_and_the_storm_bed_never_start_player_speech(models, tts
         events += drain(ear.events)
     assert sum(isinstance(e, SpeakingDone) for e in events) == 2, "both lines played to their end"
     assert not [e for e in events if isinstance(e, SpeechStarted | Heard)], events
+
+
+@pytest.mark.parametrize("voices", VOICES)
+def test_a_horn_cue_over_a_line_neither_derails_the_canceller_nor_barges_in(models, tts, voices):
+    """The end of the demo's arc: guide_ship_home's horn (a loud, tonal cue, ~17 dB over the
+    voice) plays over Maren's line. The canceller diverged on it (residual +175 dB) and the VAD
+    heard that as the player, cutting her off after 8-13 words in every spoken arc."""
+    from xrstory.voice.echo import AcousticPathConfig
+
+    ear = Ear(*models, echo_canceller=EchoCanceller(), config=EarConfig(partial_every_s=None))
+    mouth = Mouth(tts, Mixer(ambient_gain=0.04))
+    mouth.say("maren", "Aye, friend, the lad's through. Turn to the port, and she's through. The Marigold is home.",
+              VOICES[voices][0], (-1.3, 1.5, -3.0))
+    mouth.wait_idle()
+    voice = Duplex(ear, mouth, leak=AcousticPath(AcousticPathConfig(gain=0.3)))
+    voice.keep_logs = True
+    events = []
+    with ear, mouth, voice:
+        for i in range(int(8 / 0.032)):
+            if i == 12:
+                mouth.mixer.play_cue("horn")
+            events += voice.step()
+        ear.wait_idle(60)
+        events += drain(ear.events)
+    assert any(isinstance(e, SpeakingDone) for e in events), "the line played to its end"
+    assert not [e for e in events if isinstance(e, SpeechStarted | Heard)], events
+    aec = EchoCanceller()
+    res = [aec.process(m, r) for m, r in zip(voice.mic_log, voice.ref_log, strict=True)]
+    mic = np.concatenate(voice.mic_log)
+    assert np.abs(np.concatenate(res)).max() <= np.abs(mic).max(), "the residual never exceeds the echo"

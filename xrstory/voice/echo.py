@@ -52,10 +52,12 @@ class AcousticPath:
 class EchoCanceller:
     """Partitioned-block frequency-domain NLMS (overlap-save). ``block`` samples per call,
     ``partitions * block`` taps of echo path (default 2 x 512 = 64 ms at 16 kHz; fewer partitions converge
-    faster: measured 13 dB after 1 s of speech and >45 dB after 3 s on the default AcousticPath)."""
+    faster; measured on the default AcousticPath over a 12 s line, first / second half: 15.6 / 33.8 dB
+    with espeak-ng, 14.3 / 34.6 dB with the neural voice, and stable under a loud tonal cue)."""
 
-    def __init__(self, block: int = 512, partitions: int = 2, step: float = 0.8, smoothing: float = 0.7) -> None:
-        self.block, self.partitions, self.step, self.smoothing = block, partitions, step, smoothing
+    def __init__(self, block: int = 512, partitions: int = 2, step: float = 0.8, smoothing: float = 0.7,
+                 floor: float = 0.3) -> None:
+        self.block, self.partitions, self.step, self.smoothing, self.floor = block, partitions, step, smoothing, floor
         bins = block + 1
         self._w = np.zeros((partitions, bins), np.complex128)  # filter spectra, newest partition first
         self._x = np.zeros((partitions, bins), np.complex128)  # reference spectra history
@@ -75,11 +77,17 @@ class EchoCanceller:
         if self.adapting and np.any(reference):
             self._power = self.smoothing * self._power + (1 - self.smoothing) * np.abs(x) ** 2
             ef = np.fft.rfft(np.concatenate([np.zeros(b), e]))
-            # regularised: a bin whose reference power is below -60 dBFS white noise (1024 * 1e-6)
-            # takes a proportionally smaller step. With 1e-8 here the canceller diverged on the
-            # neural voice, whose pauses are not exact zeros but ~-100 dB noise: a step of ~1e7
-            # on a near-silent bin (ERLE -3.6 dB where espeak's exact zeros gave 47.6 dB)
-            mu = self.step / (self._power * self.partitions + 1e-3)
+            # regularised twice. Absolutely: a bin whose reference power is below -60 dBFS white
+            # noise (1024 * 1e-6) takes a proportionally smaller step; with 1e-8 the canceller
+            # diverged on the neural voice, whose pauses are ~-100 dB noise, not exact zeros (ERLE
+            # -3.6 dB where espeak's exact zeros gave 47.6). Relatively (``floor`` x the mean bin
+            # power): with a tonal reference (the horn cue of a trigger over a line) the quiet bins
+            # got steps so large that the gradient constraint, which spreads each update over
+            # neighbouring bins, fed the loud bins' error into them and the filter diverged
+            # (residual +175 dB, which the VAD heard as the player barging in); floor 0.3 kept it
+            # at -57..-76 dB on that recording (0.1: -30..-58; 0.01 diverged)
+            p = self._power * self.partitions
+            mu = self.step / (p + max(1e-3, self.floor * float(p.mean())))
             for m in range(self.partitions):
                 g = np.fft.irfft(np.conj(self._x[m]) * ef * mu)
                 g[b:] = 0.0  # gradient constraint: keep the filter causal and block-long
