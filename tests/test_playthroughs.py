@@ -1,6 +1,6 @@
 """The demo scene's playthroughs, run for real: player lines spoken by TTS, heard through
 Silero VAD and Whisper, answered by the language model (with the scene's adapter), spoken back
-by espeak-ng through the spatial mixer, triggers applied by the story, every frame rendered by
+by the scene's voices (the neural hibari voice in the demo) through the spatial mixer, triggers applied by the story, every frame rendered by
 ModernGL on EGL. Nothing here is a test double."""
 
 import json

@@ -1,5 +1,5 @@
 """The session's one voice loop, end to end through ``Session.tick``: real Whisper, Silero VAD,
-espeak-ng, the spatial mixer, the modelled room echo and the loaded language model (its turns
+the TTS (espeak-ng, and the neural voice where a test says so), the spatial mixer, the modelled room echo and the loaded language model (its turns
 are only opened where a test needs one). Frames are built by hand (head pose, input events,
 32 ms each) so the head can be turned exactly; no display is needed for audio.
 

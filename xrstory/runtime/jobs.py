@@ -20,11 +20,13 @@ log = logging.getLogger(__name__)
 
 def yield_to_frame_loop(thread: threading.Thread, nice: int) -> bool:
     """Run ``thread`` ``nice`` steps below the frame loop in the OS scheduler (Linux sets nice per
-    thread; threads it starts later inherit the value). Whisper, the model's Python decode loop
-    and TTS then give way to the frame loop and the GL driver's threads when a core is contested,
+    thread; threads it starts later inherit the value). The model's decode loop
+    (and Python work on this thread) then give way to the frame loop and the GL driver's threads when a core is contested,
     and still get every idle cycle. Measured on a 2-core CPU (3 spoken turns, 325 idle and ~1000
     busy frames each run): busy-frame p99 35.5 ms at nice 10 vs 37.7 ms at nice 0 (mean of 4 and
-    3 runs). Compute pools that other threads created earlier keep their own priority. Returns
+    3 runs). Compute pools that other threads created earlier keep their own priority: Whisper
+    (CTranslate2) computes on threads it made when the model loaded, so it is NOT lowered by this
+    (measured 2026-12-01: ~0 CPU ticks on the lowered thread, 17-36 on two normal ones). Returns
     False where the OS has no per-thread priority (the worker then runs as before)."""
     if nice <= 0 or not hasattr(os, "setpriority") or thread.native_id is None:
         return False

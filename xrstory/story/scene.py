@@ -89,7 +89,7 @@ class LightDef(Model):
 
 
 class Voice(Model):
-    voice: str = Field("en-us", description="espeak-ng voice name (or a Piper model file)")
+    voice: str = Field("en-us", description="'hibari' (the neural voice), an espeak-ng voice name, or a Piper model file")
     rate: int = Field(170, ge=60, le=400, description="words per minute")
     pitch: int = Field(50, ge=0, le=99)
     volume: float = Field(1.0, ge=0, le=2)
