@@ -169,12 +169,30 @@ class LlamaCppEngine(Engine):
             raise EngineError(f"llama.cpp could not load {weights}"
                               + (f" with LoRA {lora}" if lora else "") + f": {exc}") from None
         self._url = self._server.listening_address
+        self._wait_until_listening()
         self._slots: dict[str, int] = {}
         self._n_slots = params.n_parallel
         self._token_counts: dict[str, int] = {}
         self._lock = threading.Lock()  # one generation at a time (the runtime has one model worker)
         self.load_ms = (time.perf_counter() - t0) * 1000
         self.notes.append(f"llama.cpp in process, {self.threads} threads, {self._n_slots} slots x {context_tokens} tokens")
+
+    def _wait_until_listening(self, timeout_s: float = 30.0) -> None:
+        """Return once the server's HTTP thread answers. Why: destroying the server before that
+        thread has entered its listen loop hangs for ever (cpp-httplib ignores a stop() that comes
+        before listen(), and ~Server joins the thread): an engine loaded and closed at once froze
+        a test run in CI on 2026-12-01 (py-spy: MainThread in xllamacpp::Server::~Server ->
+        std::thread::join)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                with urllib.request.urlopen(self._url + "/health", timeout=2):  # loopback, our own server
+                    return
+            except OSError as exc:  # refused before listen(); 503 while loading is an HTTPError (OSError)
+                if time.monotonic() > deadline:
+                    raise EngineError(f"llama.cpp's server for {self.source} did not answer within "
+                                      f"{timeout_s:.0f} s ({exc})") from None
+                time.sleep(0.01)
 
     @classmethod
     def load(cls, spec: EngineSpec) -> LlamaCppEngine:
