@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from xrstory.bench.voice_stages import SENTENCES as LISTEN_SENTENCES
+
 SCENE = Path(__file__).resolve().parents[2] / "scenes" / "lighthouse"
 PROMPT = "Maren, Tobias, the Marigold, Captain Ada Finch, Gull Rock lighthouse, paraffin, cellar, stove, flare, tea."
 SENTENCES = [
@@ -60,14 +62,7 @@ TWO_SENTENCES = [
     "Tobias is freezing. Is there any hot tea?",
 ]
 
-LISTEN_SENTENCES = [  # the 16 of tests/test_voice_listen.py (the monologue is them twice)
-    "Maren, can you light the stove?", "Tobias is freezing.", "Where is the paraffin kept?",
-    "Please open the cellar door.", "Tobias, could you fetch the oil from the cellar?",
-    "Light the great lamp before the ship hits the rocks.", "Call the Marigold on the radio.",
-    "Try channel sixteen.", "Fire a flare so they can see us.", "Guide the ship home past the rocks.",
-    "Is there any hot tea?", "Who built the radio on the chart table?", "How long have you kept this lighthouse?",
-    "The storm is getting worse.", "Captain Ada Finch is still aboard the Marigold.", "Ring the fog bell.",
-]
+# LISTEN_SENTENCES: the 16 of tests/test_voice_listen.py (the monologue is them twice)
 SETTINGS = {  # name: (min_silence_ms, early_silence_ms, tail_after_ms, window_s, word_timestamps)
     "before": (450, None, None, None, True),
     "450/224": (450, 224, 96.0, 15.0, False),

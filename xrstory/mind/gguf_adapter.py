@@ -145,6 +145,11 @@ def _write(path: Path, arch: str, alpha: float, tensors: list[tuple[str, np.ndar
     writer.add_string("xrstory.adapter_source", source)
     for name, t in tensors:
         writer.add_tensor(name, t)
+    write_and_close(writer)
+
+
+def write_and_close(writer) -> None:
+    """Write a ``gguf.GGUFWriter``'s header, metadata and tensors, and close it whatever happens."""
     try:
         writer.write_header_to_file()
         writer.write_kv_data_to_file()

@@ -31,7 +31,7 @@ import numpy as np
 
 from xrstory.mind.adapter_files import read_adapter
 from xrstory.mind.errors import ModelLoadError
-from xrstory.mind.gguf_adapter import _base_key, _convert, cache_root
+from xrstory.mind.gguf_adapter import _base_key, _convert, cache_root, write_and_close
 from xrstory.mind.gguf_file import read_gguf
 
 MERGE_VERSION = "1"  # part of the cache key: bump when the merge changes
@@ -96,12 +96,7 @@ def _write_merged(base_gguf: Path, deltas: dict[str, np.ndarray], path: Path, we
             w += delta
         data, qtype = _encode(w, target if t.tensor_type not in float_types else QT.F16)
         writer.add_tensor(t.name, data, raw_shape=data.shape, raw_dtype=qtype)
-    try:
-        writer.write_header_to_file()
-        writer.write_kv_data_to_file()
-        writer.write_tensors_to_file()
-    finally:
-        writer.close()
+    write_and_close(writer)
 
 
 def merged_gguf_for(adapter_dir: str | Path, base_gguf: str | Path, weight_type: str = DEFAULT_WEIGHT_TYPE,
