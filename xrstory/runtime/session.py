@@ -140,6 +140,8 @@ class Session:
         self._audio_debt = 0.0  # samples of audio time owed to the frames so far
         self._talk: list[bool] = []  # talk-button edges waiting for the next audio chunk
         self._script_line: tuple[str, int] = ("", 0)  # the scripted line being spoken (text, step line)
+        # scripted player audio queued and not yet heard; None: no scripted audio (a live microphone)
+        self._script_pending: int | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
     def __enter__(self) -> Session:
@@ -192,6 +194,7 @@ class Session:
         """Player speech (16 kHz mono) that enters the microphone from the next frame on."""
         self.voice.queue_mic(audio16, speech_end=True)  # a whole scripted line: its end is known exactly
         self._script_line = (text, step_line)
+        self._script_pending = (self._script_pending or 0) + 1
 
     def queue_microphone(self, chunk16: np.ndarray) -> None:
         """One live microphone chunk: (CHUNK,) float32 at 16 kHz; safe from the microphone's thread."""
@@ -252,9 +255,17 @@ class Session:
                     self.mouth.interrupt()
             case voice_ev.SpeechEnded():
                 emit(ev.PlayerSpeechEnded(turn, round((v.frame - v.start_frame) / EAR_RATE, 3), t=v.t))
+            case voice_ev.Heard() if v.text.strip() and self._script_pending == 0:
+                # a scripted session's only player is its script, and every scripted line was heard
+                # already: this is the characters' own audio leaking past the echo guard (a CI arc
+                # on 2026-12-01 heard "ok." after the ending and opened a turn on it)
+                emit(ev.SpeechRejected(turn, "heard with no scripted player line playing (the session's own "
+                                             "audio)", v.text, t=v.t_transcribed))
             case voice_ev.Heard() if v.text.strip():
                 text, step_line = self._script_line  # scripted sessions speak one line at a time
                 self._script_line = ("", 0)
+                if self._script_pending:
+                    self._script_pending -= 1
                 c.player_line(text or v.text, v.text, step_line, True, v.t_speech_end or v.t_end_of_speech,
                               v.t_transcribed, v.language, v.confidence, t_endpoint=v.t_end_of_speech)
             case voice_ev.Rejected():
