@@ -234,3 +234,26 @@ def test_seed_makes_sampling_reproducible(components, tmp_path):
     print(first, different)
     assert first == again, "the same seed gives the same replies"
     assert first != different, "another seed samples other replies"
+
+
+def test_a_scripted_session_rejects_speech_heard_after_its_lines_were_heard(components, scene):
+    """In a scripted session the script is the only player: once its line was heard, a transcript
+    with no scripted line playing is the session's own audio leaking past the echo guard (a CI arc
+    heard "ok." after the ending and opened a turn on it). The leak itself cannot be produced on
+    demand, so the Heard event it caused is handed to the session as the duplex loop would."""
+    import time
+
+    from xrstory.voice.events import Heard
+
+    head = Pose.look_at(start_pose(scene).position, speaking_position(scene, "maren"))
+    line = "Maren, is the stove lit?"
+    with Session(config_for(echo_gain=0.0), components, scene) as session:
+        ticks = Ticker(session)
+        session.queue_player_audio(player_audio(components, scene, line, NEURAL_PLAYER), line, 1)
+        assert ticks.until(lambda: (r := session.ledger.latest()) is not None and r.t_first_audio is not None, head)
+        turns = session.conversation.next_turn
+        now = time.monotonic()
+        session._on_voice(Heard(t=now, frame=0, text="ok.", t_transcribed=now))
+        assert session.conversation.next_turn == turns, "a turn was opened on the session's own audio"
+        rejected = [e for e in session.transcript.items if type(e).__name__ == "SpeechRejected"]
+        assert rejected and "own audio" in rejected[-1].reason and rejected[-1].text == "ok."

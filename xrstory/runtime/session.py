@@ -264,7 +264,7 @@ class Session:
             case voice_ev.Heard() if v.text.strip():
                 text, step_line = self._script_line  # scripted sessions speak one line at a time
                 self._script_line = ("", 0)
-                if self._script_pending:
+                if self._script_pending and not v.continues:  # a forced split: the rest of the line follows
                     self._script_pending -= 1
                 c.player_line(text or v.text, v.text, step_line, True, v.t_speech_end or v.t_end_of_speech,
                               v.t_transcribed, v.language, v.confidence, t_endpoint=v.t_end_of_speech)
