@@ -88,6 +88,17 @@ def cache(tmp_path_factory):
     return tmp_path_factory.mktemp("cache")
 
 
+
+def shipped_with_alpha_16(folder: Path) -> Path:
+    """A copy of the shipped adapter whose config says lora_alpha 16 (the shipped one says 32):
+    the same weights, a different adapter, so caches keyed by content must tell them apart."""
+    folder.mkdir()
+    for f in ("adapter_config.json", "adapter_model.safetensors"):
+        (folder / f).write_bytes((SHIPPED / f).read_bytes())
+    cfg = folder / "adapter_config.json"
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace('"lora_alpha": 32', '"lora_alpha": 16'), encoding="utf-8")
+    return folder
+
 def test_converted_file_is_a_llama_cpp_lora_adapter(cache):
     path = gguf_lora_for(SHIPPED, default_llm_path(), cache_dir=cache)
     header = read_gguf(path)
@@ -105,12 +116,7 @@ def test_cache_is_reused_and_keyed_by_content(cache, tmp_path):
     mtime = first.stat().st_mtime_ns
     assert gguf_lora_for(SHIPPED, default_llm_path(), cache_dir=cache) == first
     assert first.stat().st_mtime_ns == mtime  # not written again
-    changed = tmp_path / "lighthouse"
-    changed.mkdir()
-    for f in ("adapter_config.json", "adapter_model.safetensors"):
-        (changed / f).write_bytes((SHIPPED / f).read_bytes())
-    cfg = changed / "adapter_config.json"
-    cfg.write_text(cfg.read_text(encoding="utf-8").replace('"lora_alpha": 32', '"lora_alpha": 16'), encoding="utf-8")
+    changed = shipped_with_alpha_16(tmp_path / "lighthouse")
     other = gguf_lora_for(changed, default_llm_path(), cache_dir=cache)
     assert other != first and read_gguf(other).metadata["adapter.lora.alpha"] == 16.0
 

@@ -67,12 +67,7 @@ def test_merged_is_cached_by_content(merged, cache, tmp_path):
     assert merged_gguf_for(SHIPPED, default_llm_path(), cache_dir=cache) == merged
     assert merged.stat().st_mtime_ns == mtime  # not written again
     assert not list(merged.parent.glob("*.tmp*"))  # the temporary file was renamed
-    changed = tmp_path / "lighthouse"
-    changed.mkdir()
-    for f in ("adapter_config.json", "adapter_model.safetensors"):
-        (changed / f).write_bytes((SHIPPED / f).read_bytes())
-    cfg = changed / "adapter_config.json"
-    cfg.write_text(cfg.read_text(encoding="utf-8").replace('"lora_alpha": 32', '"lora_alpha": 16'), encoding="utf-8")
+    changed = lora_test.shipped_with_alpha_16(tmp_path / "lighthouse")
     assert merged_gguf_for(changed, default_llm_path(), cache_dir=cache) != merged
 
 
