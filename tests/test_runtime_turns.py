@@ -1,6 +1,6 @@
 """Every reply is heard, and only what is heard acts: the brain thread's turn policy.
 
-The brain worker, the mouth (real espeak-ng), the mixer, the ledger, the conversation and the
+The brain worker, the mouth (the session's real TTS), the mixer, the ledger, the conversation and the
 story are the session's real ones; the mind is ``ScriptedMind`` (see its docstring) so that a turn can be
 made to end in a fallback, a moderation refusal or a block on demand.
 """
@@ -11,6 +11,7 @@ import queue
 import threading
 import time
 
+import numpy as np
 import pytest
 from helpers import lighthouse_fixture
 
@@ -58,9 +59,9 @@ class Rig:
         self.story = Story(scene)
         self.out: queue.Queue = queue.Queue()
         self.mixer = Mixer()
-        from xrstory.voice.tts import EspeakTTS
+        from xrstory.voice.tts import AutoTTS
 
-        self.tts = EspeakTTS()
+        self.tts = AutoTTS()  # the session's router: the lighthouse characters speak with the neural voice
         self.mouth = Mouth(self.tts, self.mixer)
         self.brain = BrainWorker(mind, scene, self.mouth, self.out).start()
         self.ledger = TurnLedger()
@@ -169,3 +170,103 @@ def test_a_nudge_turn_speaks_and_fires_nothing(rig_for):
     assert rec.say == "Shall I light the stove?" and rec.fired == [] and "nudge" in rec.refused["light_stove"]
     refused = r.of(ev.TriggerRefused)
     assert [(e.trigger, e.turn) for e in refused] == [("light_stove", turn)]
+
+
+# ---- thinking ahead: a line the player paused on runs held until it is heard as final ----------
+
+def _wait_for(predicate, what: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
+def _synthesised(r: Rig) -> bool:
+    """The held reply's first sentence is synthesised and in the mixer."""
+    return any(t.t_first_audio is not None for t in r.mouth.timings.values())
+
+
+def _play(r: Rig, seconds: float = 3.0) -> tuple[np.ndarray, list]:
+    """Render the mixer for ``seconds``: (the mix, its speaking events)."""
+    from xrstory.voice.mixer import MIX_RATE
+
+    r.mouth.wait_idle()
+    blocks, events = [], []
+    for k in range(int(seconds * MIX_RATE / 1536)):
+        out, evs = r.mixer.render(1536, k * 512)
+        blocks.append(out)
+        events += evs
+    return np.concatenate(blocks), events
+
+
+def test_a_line_thought_ahead_on_says_and_fires_nothing_until_it_is_heard(rig_for):
+    mind = ScriptedMind(Reply("maren", "Aye, the stove.", "calm", ("light_stove",)), sentences=("Aye, the stove.",))
+    r = rig_for(mind)
+    line = "Maren, please light the stove."
+    r.conversation.think_ahead(line)
+    _wait_for(lambda: _synthesised(r), "the held sentence to be synthesised")
+    time.sleep(0.1)  # the reply is complete; the brain waits for the word
+    assert mind.asked == [line]
+    assert r.out.empty(), "nothing reaches the frame loop before the line is final (no subtitle, no reply)"
+    mix, speaking = _play(r, 0.5)
+    assert not np.any(mix) and not speaking, "the held line is silent"
+    assert not r.ledger.turns and "lit" not in r.story.state.prop_states.values()
+    assert [e.text for e in r.of(ev.ThinkingAhead)] == [line]
+
+    turn = r.conversation.player_line(line, line, 1, True, time.monotonic(), time.monotonic())
+    r.drain()
+    rec = r.ledger.get(turn)
+    assert mind.asked == [line], "committed: the model is not asked again"
+    assert rec.fired == ["light_stove"] and rec.say == "Aye, the stove." and rec.t_thinking is not None
+    assert [s.text for s in r.of(ev.SentenceReady)] == ["Aye, the stove."]
+    mix, speaking = _play(r)
+    assert np.any(mix) and [e.turn for e in speaking if type(e).__name__ == "SpeakingStarted"] == [turn]
+
+
+def test_a_line_the_player_spoke_on_from_is_dropped_unheard_and_unfired(rig_for):
+    mind = ScriptedMind(Reply("maren", "Aye, the stove.", "calm", ("light_stove",)), sentences=("Aye, the stove.",))
+    r = rig_for(mind)
+    r.conversation.think_ahead("Maren, Tobias is freezing.")
+    _wait_for(lambda: _synthesised(r), "the held sentence to be synthesised")
+    r.conversation.revoke_ahead("the player spoke on after the pause")
+    whole = "Maren, Tobias is freezing. Please light the stove."
+    turn = r.conversation.player_line(whole, whole, 1, True, time.monotonic(), time.monotonic())
+    r.drain()
+    assert mind.asked == ["Maren, Tobias is freezing.", whole]
+    assert [d.turn for d in r.of(ev.ReplyDone)] == [turn], "the dropped turn ends nothing, it never opened"
+    assert [e.reason for e in r.of(ev.ThinkingDropped)] == ["the player spoke on after the pause"]
+    assert r.ledger.get(turn).fired == ["light_stove"] and r.of(ev.TriggerFired)[0].turn == turn
+    assert r.ledger.get(turn).t_thinking is None
+    _, speaking = _play(r)
+    assert [e.turn for e in speaking if type(e).__name__ == "SpeakingStarted"] == [turn], "one line plays"
+
+
+def test_a_final_transcript_that_differs_or_a_press_in_between_drops_the_held_turn(rig_for):
+    mind = ScriptedMind(Reply("maren", "Aye.", "calm"), sentences=("Aye.",))
+    r = rig_for(mind)
+    r.conversation.think_ahead("Light the stove.")
+    turn = r.conversation.player_line("Light the stove, please.", "Light the stove, please.", 1, True,
+                                      time.monotonic(), time.monotonic())
+    r.drain()
+    # the held turn was stopped before or while it ran; the final line was asked for once
+    assert mind.asked[-1] == "Light the stove, please." and mind.asked.count("Light the stove, please.") == 1
+    assert "final transcript differs" in r.of(ev.ThinkingDropped)[0].reason
+    assert [d.turn for d in r.of(ev.ReplyDone)] == [turn]
+
+    r.conversation.think_ahead("Open the cellar.")
+    pressed = r.conversation.press("cellar_door")
+    r.drain()
+    assert "pressed cellar_door" in r.of(ev.ThinkingDropped)[1].reason and pressed == turn + 1
+    assert [d.turn for d in r.of(ev.ReplyDone)] == [turn], "the held turn never replied"
+
+
+def test_the_stages_of_a_turn_thought_ahead_count_what_the_player_waited():
+    from xrstory.runtime.records import TurnRecord
+
+    rec = TurnRecord(1, 1, "hi", t_speech_end=10.0, t_endpoint=10.6, t_heard=10.6, t_thinking=10.3,
+                     t_first_token=10.45, t_first_sentence=10.7, t_first_audio=10.72)
+    d = rec.stage_ms()
+    assert d["first_token_ms"] == 0.0 and d["first_sentence_ms"] == 100.0 and d["first_audio_ms"] == 20.0
+    assert d["endpoint_ms"] + d["asr_ms"] + d["first_token_ms"] + d["first_sentence_ms"] + d["first_audio_ms"] \
+        == d["voice_to_voice_ms"] == 720.0
+    assert d["think_ahead_ms"] == 300.0 and d["mind_first_token_ms"] == 150.0 and d["mind_first_sentence_ms"] == 400.0

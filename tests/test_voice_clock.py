@@ -20,7 +20,7 @@ from xrstory.voice.clock import CHUNK
 from xrstory.voice.duplex import Duplex, last_sound
 from xrstory.voice.ear import Ear, EarConfig, drain
 from xrstory.voice.endpoint import looks_finished
-from xrstory.voice.events import EAR_RATE, Heard, SpeechEnded
+from xrstory.voice.events import EAR_RATE, EndLikely, EndRevoked, Heard, SpeechEnded
 from xrstory.voice.mixer import Mixer
 from xrstory.voice.mouth import Mouth
 from xrstory.voice.tts import VoiceSettings
@@ -112,6 +112,28 @@ def test_a_mid_sentence_pause_does_not_end_the_turn(models, tts):
         events = feed_waiting_for_the_ear(ear, line)
     heard = [e for e in events if isinstance(e, Heard)]
     assert len(heard) == 1 and "lamp" in heard[0].text.lower(), [h.text for h in heard]
+    likely = [e.text for e in events if isinstance(e, EndLikely)]
+    assert likely == [heard[0].text], "'Could you' does not look finished: nothing to think ahead on"
+
+
+def test_a_pause_after_a_finished_clause_is_announced_then_revoked_when_the_player_speaks_on(models, tts):
+    """Thinking ahead: the ear announces the transcript it would close on (EndLikely) before the
+    early silence has passed; the player speaking on revokes it (EndRevoked), and the turn
+    closes on the whole line, announced again first with the same text as its Heard."""
+    asr, vad = models
+    line = np.concatenate([np.zeros(EAR_RATE // 4, np.float32), speech(tts, "Tobias is freezing."),
+                           np.zeros(int(0.45 * EAR_RATE), np.float32), speech(tts, "Please light the stove."),
+                           np.zeros(EAR_RATE, np.float32)])
+    with Ear(asr, vad, VADConfig(min_silence_ms=700, early_silence_ms=576), EarConfig(partial_every_s=None)) as ear:
+        events = feed_waiting_for_the_ear(ear, line)
+    kinds = [type(e).__name__ for e in events if isinstance(e, EndLikely | EndRevoked | SpeechEnded | Heard)]
+    assert kinds == ["EndLikely", "EndRevoked", "EndLikely", "SpeechEnded", "Heard"], events
+    first, last = [e for e in events if isinstance(e, EndLikely)]
+    heard = next(e for e in events if isinstance(e, Heard))
+    assert "freezing" in first.text.lower() and "stove" not in first.text.lower(), first
+    assert last.text == heard.text and "stove" in heard.text.lower() and heard.early
+    ended = next(e for e in events if isinstance(e, SpeechEnded))
+    assert last.frame < ended.decision_frame, "announced before the turn closed"
 
 
 @pytest.mark.parametrize("text, finished", [

@@ -8,7 +8,8 @@ on this thread; after every job a copy of its state goes to the frame loop as
 
 Each turn carries its own cancel flag (``TurnRequest.cancel``): a barge-in sets the flags of every
 turn still open, running or queued, so an interrupt sent while a turn waits behind another job is
-never lost.
+never lost. A turn thought ahead on (``TurnRequest.commit``, see ``runtime.think_ahead``) runs at
+once, but what it produces is held until its line is committed, and dropped if it is revoked.
 
 What a reply may fire (``triggers_to_fire``), decided here and applied by the frame loop:
 - a turn the player cut off (barge-in) fires nothing: the player did not hear the reply out;
@@ -27,16 +28,23 @@ import copy
 import logging
 import queue
 import threading
+import time
 from dataclasses import dataclass, field
+from functools import partial
 
 from xrstory.director.pacing import Nudge
 from xrstory.mind.reply import Reply, ReplyStarted, Sentence, TurnTimings
 from xrstory.runtime import events as ev
 from xrstory.runtime.jobs import JobThread
+from xrstory.runtime.think_ahead import HeldOutput
 from xrstory.story.scene import Scene
 from xrstory.story.state import Story, StoryState, TriggerResult
 
 log = logging.getLogger(__name__)
+
+# a line thought ahead on is committed or revoked within about a second (the early silence); a
+# finished reply waits this long for the word before it is thrown away
+COMMIT_WAIT_S = 10.0
 
 
 @dataclass
@@ -48,6 +56,9 @@ class TurnRequest:
     history: list = field(default_factory=list)  # story.state.Utterance items
     nudge: str | None = None  # director's reason when this turn is a nudge, not a player line
     cancel: threading.Event = field(default_factory=threading.Event)  # this turn's own barge-in flag
+    # None: the player's line is final. An Event: the line was thought ahead on (its turn is not
+    # open yet); what the turn produces is held until it is set, and dropped if ``cancel`` comes first
+    commit: threading.Event | None = None
 
 
 # ---- the director's inbox -----------------------------------------------------------------
@@ -267,9 +278,11 @@ class BrainWorker(JobThread):
 
         return check
 
-    def _say(self, req: TurnRequest, text: str, index: int, t: float | None = None) -> None:
+    def _say(self, req: TurnRequest, text: str, index: int, t: float | None = None,
+             held: HeldOutput | None = None) -> None:
         """One sentence of the turn's line: to the mouth (the line is made with the first one,
-        tagged with the turn) and to the frame loop for the subtitles."""
+        tagged with the turn) and to the frame loop for the subtitles. A held turn's sentence is
+        synthesised at once into a held line; its subtitle waits in ``held``."""
         if req.cancel.is_set() or not text.strip():
             return
         if req.turn not in self._lines:
@@ -278,10 +291,14 @@ class BrainWorker(JobThread):
             voice = VoiceSettings.of(self.scene.character(req.character).voice)
             self._lines[req.turn] = self.mouth.begin_line(req.character, voice,
                                                           speaking_position(self.scene, req.character),
-                                                          turn=req.turn)
+                                                          turn=req.turn, held=held is not None and held.waiting)
         self.mouth.add_sentence(self._lines[req.turn], text)
         extra = {} if t is None else {"t": t}
-        self.out.put(ev.SentenceReady(req.turn, req.character, text, index, **extra))
+        put = partial(self.out.put, ev.SentenceReady(req.turn, req.character, text, index, **extra))
+        if held is not None:
+            held(put)
+        else:
+            put()
 
     def _end_line(self, turn: int) -> None:
         line = self._lines.pop(turn, None)
@@ -289,8 +306,11 @@ class BrainWorker(JobThread):
             self.mouth.end_line(line)
 
     def _failed(self, job) -> None:
-        """A turn that raised still ends with a line the player hears, and fires nothing."""
+        """A turn that raised still ends with a line the player hears, and fires nothing (a line
+        thought ahead on: once it is committed; nothing if it is revoked)."""
         if not isinstance(job, TurnRequest):
+            return
+        if job.commit is not None and not self._await_commit(job, HeldOutput(True), judge=False):
             return
         c = self.scene.character(job.character)
         line = c.fallback_lines[0] if c.fallback_lines else "..."
@@ -300,35 +320,97 @@ class BrainWorker(JobThread):
                                   fallback_reason="the mind failed on this turn", interrupted=job.cancel.is_set()))
 
     def _turn(self, req: TurnRequest) -> None:
-        c = req.character
         if req.cancel.is_set():  # interrupted while it waited behind another job
-            self.out.put(ev.ReplyDone(req.turn, c, "", "neutral", (), interrupted=True,
-                                      fallback_reason="interrupted before it began"))
+            if req.commit is None:  # (a revoked line thought ahead on opened no turn: nothing to end)
+                self.out.put(ev.ReplyDone(req.turn, req.character, "", "neutral", (), interrupted=True,
+                                          fallback_reason="interrupted before it began"))
             return
-        memories = self.memory.character(c).recall(req.text, k=3, skip_recent=2) if self.memory else []
-        steer = self._steer(req)
+        memories = self.memory.character(req.character).recall(req.text, k=3, skip_recent=2) if self.memory else []
+        held = HeldOutput(req.commit is not None)
+        # the director judges a line once it is the player's for sure (for a held one: at commit)
+        self._generate(req, memories, self._hints(req, None if held.waiting else self._steer(req)), held)
+        if held.state in ("restart", "dropped"):
+            self.moderated_turns.discard(req.turn)  # what moderation withheld was never heard
+        if held.state == "restart":  # committed, and the director's judgement changes the prompt
+            self._generate(req, memories, self._hints(req, held.steer), HeldOutput(False))
+        elif held.state == "dropped":
+            log.info("turn %d thought ahead on %r was not the player's line: dropped", req.turn, req.text)
+
+    def _hints(self, req: TurnRequest, steer: str | None) -> list[str]:
+        c = req.character
         hints = self.director.prompt_hints(c) if self.director else []
         if steer:
             goal = self.director.goal() if self.director else self.scene.beat(req.state.beat).goal
             hints = [Nudge(c, steer, goal).hint, *hints]
+        return hints
+
+    def _generate(self, req: TurnRequest, memories: list, hints: list[str], held: HeldOutput) -> None:
+        """One run of the mind for ``req``; its output goes through ``held``."""
+        c = req.character
         story = Story(self.scene, req.state)
         released = 0
         for item in self.mind.respond(story, c, req.text, history=req.history, memories=memories, hints=hints,
-                                      moderate=self._moderate(req.turn), should_stop=req.cancel.is_set):
+                                      moderate=self._moderate(req.turn), should_stop=partial(self._stop, req, held)):
+            if isinstance(item, Reply) and held.waiting:
+                self._await_commit(req, held)  # the reply is complete before the line is final
+            if held.state in ("dropped", "restart"):
+                return
             match item:
                 case ReplyStarted(t=t):
-                    self.out.put(ev.FirstToken(req.turn, c, t=t))
+                    held(partial(self.out.put, ev.FirstToken(req.turn, c, t=t)))
                 case Sentence(text=text, index=index, t=t):
-                    self._say(req, text, index, t)
+                    self._say(req, text, index, t, held)
                     released += 1
                 case Reply():
                     self._reply(req, item, released)
                 case TurnTimings():
-                    self.out.put(ev.MindTimings(req.turn, c, {
+                    held(partial(self.out.put, ev.MindTimings(req.turn, c, {
                         "prefill_ms": item.prefill_ms, "first_token_ms": item.first_token_ms,
                         "first_sentence_ms": item.first_sentence_ms, "total_ms": item.total_ms,
                         "tokens": item.tokens, "prompt_tokens": item.prompt_tokens,
-                        "cached_prompt_tokens": item.cached_prompt_tokens}))
+                        "cached_prompt_tokens": item.cached_prompt_tokens,
+                        "thought_ahead": req.commit is not None})))
+
+    def _stop(self, req: TurnRequest, held: HeldOutput) -> bool:
+        """The mind's ``should_stop``, polled every token: also where a held turn learns that its
+        line was committed (its output is released at once) or revoked (dropped)."""
+        if held.waiting:
+            if req.commit.is_set():
+                self._commit(req, held)
+            elif req.cancel.is_set():
+                self._drop(req, held)
+        return req.cancel.is_set() or held.state in ("dropped", "restart")
+
+    def _commit(self, req: TurnRequest, held: HeldOutput) -> None:
+        steer = self._steer(req)
+        if steer:
+            held.steer = steer
+            self._drop(req, held, "restart")
+            return
+        line = self._lines.get(req.turn)
+        if line is not None:
+            self.mouth.release(line)
+        held.release()
+
+    def _drop(self, req: TurnRequest, held: HeldOutput, state: str = "dropped") -> None:
+        line = self._lines.pop(req.turn, None)
+        if line is not None:
+            self.mouth.discard(line)
+        held.drop(state)
+
+    def _await_commit(self, req: TurnRequest, held: HeldOutput, judge: bool = True) -> bool:
+        """Block until a held turn's line is committed or revoked (or COMMIT_WAIT_S passed: then
+        it counts as revoked); True when committed. ``judge``: release or restart through the
+        director, as ``_stop`` does."""
+        deadline = time.monotonic() + COMMIT_WAIT_S
+        while not req.commit.wait(0.005):
+            if req.cancel.is_set() or time.monotonic() > deadline:
+                req.cancel.set()
+                self._drop(req, held)
+                return False
+        if judge:
+            self._stop(req, held)
+        return True
 
     def _reply(self, req: TurnRequest, reply: Reply, released: int) -> None:
         interrupted = req.cancel.is_set()

@@ -3,7 +3,7 @@
 Every field is read: ``scene_dir`` by the playthrough runner and ``xrstory play`` (the scene they
 load), ``adapter``/``base_model``/``chat_template``/``threads`` by ``launch.load_for``, ``display``/``eye_size``/
 ``stereo``/``realtime`` by ``launch.open_display``, ``seed``/``max_new_tokens``/``remote_url`` by
-``session.make_mind``, ``echo_gain``/``keep_audio``/``worker_nice``/``tts_nice`` by the session, ``player_id``/
+``session.make_mind``, ``echo_gain``/``keep_audio``/``worker_nice``/``tts_nice``/``think_ahead`` by the session, ``player_id``/
 ``data_dir``/``pacing`` by ``session.make_director``, ``max_turn_s`` by the playthrough runner.
 """
 
@@ -44,6 +44,9 @@ class SessionConfig:
     # nice 10 on a loaded machine the first sentence reached the mixer 218-446 ms after the model gave it
     # (6 arcs, load 5-7.7) and 121-128 ms at nice 0 (2 arcs, load 4.7-5.2); benchmarks/RESULTS.md
     tts_nice: int = 0
+    # start the reply when the player pauses on a line that looks finished, before the turn closes;
+    # held (nothing said or fired) until the line is final, dropped if the player speaks on
+    think_ahead: bool = True
     # when the director nudges a stalling player (silence_nudge_s: seconds of silence, default 30)
     pacing: PacingConfig = field(default_factory=PacingConfig)
 

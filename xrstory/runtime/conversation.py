@@ -6,11 +6,15 @@ Collaborators, all given to it: the ``Story``, the ``BrainWorker`` (director, me
 their own thread), the ``TurnLedger`` (one record per turn), the ``Transcript`` (events with
 scene time), the ``GazeFeed`` (what the head is turned to), ``play_cue`` (a trigger's sound).
 It never waits on the brain: ``on_brain`` is called for each event the frame loop drains.
+A spoken line may be thought ahead on before its turn closes (``think_ahead``; the protocol is in
+``runtime.think_ahead``): the turn it would open runs held, and ``player_line`` commits it when
+the final line is the same, or revokes it and submits the final line.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 
@@ -24,10 +28,11 @@ from xrstory.runtime.brain import (
     TurnRequest,
 )
 from xrstory.runtime.gaze_feed import GazeFeed
+from xrstory.runtime.think_ahead import AheadLine, state_fingerprint
 from xrstory.runtime.transcript import Transcript
 from xrstory.runtime.turns import TurnLedger
 from xrstory.story.scene import PLAYER
-from xrstory.story.state import Story
+from xrstory.story.state import Story, Utterance
 
 log = logging.getLogger("xrstory.runtime.session")
 
@@ -45,15 +50,38 @@ class Conversation:
         self.on_fired: Callable[[str], None] = lambda trigger: None
         self._last_speaker: str | None = None
         self._cut: dict[int, str] = {}  # turn -> words heard of a line cut off before its reply was done
+        self._ahead: AheadLine | None = None  # the line thought ahead on, not yet committed or revoked
 
     # ---- opening turns ----------------------------------------------------------------------
     def _new_turn(self) -> int:
         turn, self.next_turn = self.next_turn, self.next_turn + 1
         return turn
 
+    def think_ahead(self, heard: str) -> None:
+        """The player paused on ``heard`` and it looks finished (``EndLikely``): the turn it would
+        open starts now, held on the brain thread until ``player_line`` commits or revokes it."""
+        self.revoke_ahead("a newer transcript of the line")
+        character = self.addressee(heard)
+        state = self.story.state.model_copy(deep=True)
+        history = list(state.conversation)
+        state.conversation.append(Utterance(t=state.time, speaker=PLAYER, text=heard))  # as note_utterance will
+        request = TurnRequest(self.next_turn, character, heard, state, history, commit=threading.Event())
+        self._ahead = AheadLine(heard, character, request, state_fingerprint(self.story.state), time.monotonic())
+        self.transcript.emit(ev.ThinkingAhead(self.next_turn, character, heard))
+        self.gaze.flush()
+        self.brain.submit(request)
+
+    def revoke_ahead(self, reason: str) -> None:
+        """The line thought ahead on is not the turn's: its held output is dropped."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            ahead.request.cancel.set()
+            self.transcript.emit(ev.ThinkingDropped(ahead.request.turn, ahead.character, reason))
+
     def press(self, target: str, step_line: int = 0) -> int:
         """The player points at ``target`` and presses select: the prop's trigger is applied
         as the player's (the story checks it like any other). Recorded as a turn without speech."""
+        self.revoke_ahead(f"the player pressed {target}")
         turn = self._new_turn()
         self.ledger.open(turn, step_line, f"(presses {target})", "", "", False, None, time.monotonic())
         self.transcript.emit(ev.PlayerPressed(turn, target))
@@ -80,21 +108,32 @@ class Conversation:
         """A line the player said (heard by Whisper) or typed: a new turn for the addressee.
         Stamps: ``t_speech_end`` the player stopped, ``t_endpoint`` the VAD decided, ``t_heard``
         the transcript was ready (typed: all three are the submission, or None)."""
+        ahead, self._ahead = self._ahead, None
         turn = self._new_turn()
         character = self.addressee(heard)
-        self.ledger.open(turn, step_line, script_text, heard, character, spoken, t_speech_end, t_heard, t_endpoint)
+        rec = self.ledger.open(turn, step_line, script_text, heard, character, spoken, t_speech_end, t_heard,
+                               t_endpoint)
         self.transcript.emit(ev.PlayerHeard(turn, heard, language, confidence, addressed=character, t=t_heard))
         history = list(self.story.state.conversation)  # all of it: prompt.plan_prompt cuts it in blocks
+        why_not = ahead.matches(heard, character, turn, state_fingerprint(self.story.state)) if ahead else ""
         self.story.note_utterance(PLAYER, heard)
+        self._last_speaker = character
+        if ahead is not None and not why_not:
+            rec.t_thinking = ahead.t
+            ahead.request.commit.set()  # the held turn is this one: its output is released
+            return turn
+        if ahead is not None:
+            self._ahead = ahead
+            self.revoke_ahead(why_not)
         self.gaze.flush()  # queued before the line: this turn's hints already know the dwell
         # the brain thread judges the line (director.on_player_line) before it prompts the model
         self.brain.submit(TurnRequest(turn, character, heard, self.story.state.model_copy(deep=True), history))
-        self._last_speaker = character
         return turn
 
     def nudge_turn(self, character: str, reason: str) -> int:
         """A turn with no player line: ``character`` speaks up to steer a stalling player (the
         model gets a neutral stand-in as the player's line and the director's steer hint)."""
+        self.revoke_ahead("the director nudged")
         turn = self._new_turn()
         rec = self.ledger.open_nudge(turn, character, reason)
         self.transcript.emit(ev.NudgeStarted(turn, character, reason))

@@ -7,7 +7,8 @@ Every event carries ``t``: ``time.monotonic()`` seconds when it happened, so eac
 per stage is measured, not guessed. ``to_dict`` is the transcript line (``"event"``: the class name).
 
 Flow (see docs/ARCHITECTURE.md):
-  frame loop -> transcript: PlayerSpeechStarted/Ended, SpeechRejected, PlayerHeard, PlayerPressed,
+  frame loop -> transcript: PlayerSpeechStarted/Ended, SpeechRejected, ThinkingAhead/Dropped,
+      PlayerHeard, PlayerPressed,
       LineStarted, LineStopped, TriggerFired/Refused, StoryEnded
   brain thread -> frame loop (out queue): FirstToken, SentenceReady, ReplyDone, NudgeStarted,
       MindTimings, MemoriesUpdated, DirectorStateUpdated, NudgeDue, WorkerFailed
@@ -82,6 +83,23 @@ class PlayerHeard(TurnEvent):
     language: str = "en"
     confidence: float = 1.0
     addressed: str = ""
+
+
+@dataclass(frozen=True)
+class ThinkingAhead(ByCharacter):
+    """The player paused on a line that looks finished (``voice.events.EndLikely``): the mind
+    starts on ``text`` for ``character`` before the turn is closed; its output is held (nothing
+    said, nothing fired) until the line is heard as final. ``turn``: the one it would open."""
+
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class ThinkingDropped(ByCharacter):
+    """A line thought ahead on was not the turn's after all (the player spoke on, the final
+    transcript differs, the story moved): its held output is thrown away."""
+
+    reason: str = ""
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ class TurnRecord:
     t_speech_end: float | None = None  # the player really stopped (Heard.t_speech_end)
     t_endpoint: float | None = None  # the VAD decided the turn was over (Heard.t_end_of_speech)
     t_heard: float | None = None  # the final transcript was ready (typed: submitted)
+    t_thinking: float | None = None  # the mind started on the line before it was final (think-ahead)
     t_first_token: float | None = None
     t_first_sentence: float | None = None
     t_first_audio: float | None = None  # the reply's first sample left the mixer
@@ -40,21 +41,36 @@ class TurnRecord:
     def stage_ms(self) -> dict[str, float | None]:
         """Latency of each stage, ms (docs/ARCHITECTURE.md, "Latency"): consecutive stamps, so
         the stages add up to ``voice_to_voice_ms``, from the true end of the player's speech (or
-        the moment typed text was submitted) to the reply's first sample leaving the mixer."""
+        the moment typed text was submitted) to the reply's first sample leaving the mixer.
+
+        A stage is what the player waited in it: when the mind thought ahead (``t_thinking``), its
+        first token or sentence can come before the transcript was final, and that stage counts 0
+        (each stamp is taken as no earlier than the one before it). What the mind itself took is in
+        ``mind_first_token_ms`` / ``mind_first_sentence_ms``, from when it was asked (``t_thinking``,
+        else ``t_heard``); ``think_ahead_ms`` is how much earlier than the final transcript that was."""
         start = self.t_speech_end if self.t_speech_end is not None else self.t_heard
         decided = self.t_endpoint if self.t_endpoint is not None else self.t_speech_end
 
         def ms(a, b):
             return None if a is None or b is None else round((b - a) * 1000.0, 1)
 
+        def no_earlier(t, before):
+            return t if t is None or before is None else max(t, before)
+
+        first_token = no_earlier(self.t_first_token, self.t_heard)
+        first_sentence = no_earlier(self.t_first_sentence, first_token)
+        asked = self.t_thinking if self.t_thinking is not None else self.t_heard
         return {
             "endpoint_ms": ms(self.t_speech_end, self.t_endpoint),
             "asr_ms": ms(decided, self.t_heard),
-            "first_token_ms": ms(self.t_heard, self.t_first_token),
-            "first_sentence_ms": ms(self.t_first_token, self.t_first_sentence),
-            "first_audio_ms": ms(self.t_first_sentence, self.t_first_audio),
+            "first_token_ms": ms(self.t_heard, first_token),
+            "first_sentence_ms": ms(first_token, first_sentence),
+            "first_audio_ms": ms(first_sentence, no_earlier(self.t_first_audio, first_sentence)),
             "voice_to_voice_ms": ms(start, self.t_first_audio),
             "reply_total_ms": ms(self.t_heard, self.t_reply_done),
+            "think_ahead_ms": ms(self.t_thinking, self.t_heard),
+            "mind_first_token_ms": ms(asked, self.t_first_token),
+            "mind_first_sentence_ms": ms(asked, self.t_first_sentence),
         }
 
     def to_dict(self) -> dict:

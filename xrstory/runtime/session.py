@@ -255,6 +255,10 @@ class Session:
                     self.mouth.interrupt()
             case voice_ev.SpeechEnded():
                 emit(ev.PlayerSpeechEnded(turn, round((v.frame - v.start_frame) / EAR_RATE, 3), t=v.t))
+            case voice_ev.EndLikely() if self.config.think_ahead and self._script_pending != 0:
+                c.think_ahead(v.text)  # held until the Heard of the same line commits it
+            case voice_ev.EndRevoked():
+                c.revoke_ahead("the player spoke on after the pause")
             case voice_ev.Heard() if v.text.strip() and self._script_pending == 0:
                 # a scripted session's only player is its script, and every scripted line was heard
                 # already: this is the characters' own audio leaking past the echo guard (a CI arc
@@ -269,6 +273,7 @@ class Session:
                 c.player_line(text or v.text, v.text, step_line, True, v.t_speech_end or v.t_end_of_speech,
                               v.t_transcribed, v.language, v.confidence, t_endpoint=v.t_end_of_speech)
             case voice_ev.Rejected():
+                c.revoke_ahead(f"the utterance was rejected: {v.reason}")
                 emit(ev.SpeechRejected(turn, v.reason, v.text, t=v.t))
             case voice_ev.SpeakingStarted():
                 c.line_started(v.turn, v.character, v.t, v.frame)

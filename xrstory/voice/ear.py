@@ -14,7 +14,9 @@ End of turn: the VAD closes a segment after ``VADConfig.min_silence_ms`` of sile
 transcript looks finished (``voice.endpoint.looks_finished``) and ``VADConfig.early_silence_ms``
 of silence have passed, the segment closes early. Either way, while no speech came after it, that
 transcript is the final one: the audio it covered is the whole utterance, so nothing is decoded
-again after the decision.
+again after the decision. Thinking ahead: once that transcript is back and looks finished, an
+``EndLikely`` carries it at once (the early silence has not passed yet); the turn then closes on it,
+or the player speaks on and ``EndRevoked`` says so.
 
 The clock: every chunk's feed time is kept, so an audio frame maps to the monotonic time it was
 heard (``time_of``); ``SpeechEnded.t_speech_end`` is when the player really stopped: a mark set
@@ -40,6 +42,8 @@ from xrstory.voice.echo import EchoCanceller, echo_overlap
 from xrstory.voice.endpoint import looks_finished
 from xrstory.voice.events import (
     EAR_RATE,
+    EndLikely,
+    EndRevoked,
     Heard,
     PartialTranscript,
     Rejected,
@@ -61,6 +65,9 @@ class EarConfig:
     # silence after which the speech so far is transcribed (early end of turn, final transcript
     # without a second decode); None: off (the final pass transcribes the segment after the decision)
     tail_after_ms: float | None = 96.0
+    # announce EndLikely as soon as that transcript is back and looks finished (before the early
+    # silence has passed), so the runtime can think ahead; EndRevoked if the player speaks on
+    think_ahead: bool = True
 
 
 class Ear:
@@ -91,6 +98,7 @@ class Ear:
         self._marks: deque[int] = deque(maxlen=8)  # frames where scripted speech ended exactly
         self._tail_key: tuple[int, int] | None = None  # (utterance, voiced end) of the tail job sent
         self._tail: tuple[tuple[int, int], object] | None = None  # its result: (key, Transcript)
+        self._likely: tuple[int, int] | None = None  # the key an EndLikely was announced for
 
     # ---- lifecycle --------------------------------------------------------------------------
     def __enter__(self) -> Ear:
@@ -273,14 +281,22 @@ class Ear:
             self._tail_key = key
             self._submit(("tail", key, seg.audio, decided))
         tail = self._tail
-        if (vad.early_silence_ms is not None and seg.quiet_ms >= vad.early_silence_ms and tail is not None
-                and tail[0] == key and looks_finished(tail[1].text, tail[1].confidence)):
-            return self._ended(seg.close_early(), now, decided)
-        return []
+        out: list[VoiceEvent] = []
+        if self._likely is not None and self._likely != key:  # the player spoke on after the pause
+            self._likely = None
+            out.append(EndRevoked(now, decided, self._utterance))
+        finished = tail is not None and tail[0] == key and looks_finished(tail[1].text, tail[1].confidence)
+        if finished and self.config.think_ahead and self._likely != key:
+            self._likely = key
+            out.append(EndLikely(now, decided, tail[1].text, self._utterance, tail[1].confidence))
+        if finished and vad.early_silence_ms is not None and seg.quiet_ms >= vad.early_silence_ms:
+            return out + self._ended(seg.close_early(), now, decided)
+        return out
 
     def _ended(self, seg: Segment, now: float, decided: int) -> list[VoiceEvent]:
         """A closed segment: SpeechEnded, and its transcript at once when the tail job already
         transcribed all of its speech (else a final job is queued)."""
+        self._likely = None  # what follows (Heard, Rejected) settles an announced EndLikely
         end = seg.end_frame if seg.forced_split else self._speech_end(seg, decided)
         ended = SpeechEnded(now, seg.end_frame, seg.start_frame, self._utterance, seg.forced_split,
                             self.time_of(end), end, decided, seg.audio)

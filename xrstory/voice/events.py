@@ -73,6 +73,25 @@ class Heard(VoiceEvent):
 
 
 @dataclass(frozen=True)
+class EndLikely(VoiceEvent):
+    """The player has paused and the transcript of the speech so far looks finished: the turn will
+    most likely close on ``text`` once the early silence has passed (then a ``Heard`` with the same
+    text follows). The runtime may start thinking on it; nothing may be said or fired until that
+    ``Heard``. ``EndRevoked`` follows instead when the player speaks on."""
+
+    text: str = ""
+    utterance: int = 0
+    confidence: float = 0.0
+
+
+@dataclass(frozen=True)
+class EndRevoked(VoiceEvent):
+    """The player went on speaking after an ``EndLikely``: its text is not the turn's."""
+
+    utterance: int = 0
+
+
+@dataclass(frozen=True)
 class Rejected(VoiceEvent):
     """A segment that was dropped instead of heard, and why (silence guard, echo, too short...)."""
 

@@ -50,6 +50,7 @@ class _Line:
     started: bool = False
     stopping: int = -1  # samples of fade left; -1 = not stopping
     turn: int = 0  # the caller's tag (the runtime's turn number), carried by every speaking event
+    held: bool = False  # made and filled, but silent until ``Mixer.release`` (a reply thought ahead)
 
 
 @dataclass
@@ -78,11 +79,26 @@ class Mixer:
         self._bed_pos = 0
 
     # ---- called by the Mouth / runtime (any thread) -----------------------------------------
-    def add_line(self, character: str, text: str, position: Vec3, turn: int = 0) -> int:
+    def add_line(self, character: str, text: str, position: Vec3, turn: int = 0, held: bool = False) -> int:
+        """A new line; ``held``: its sentences may be appended, but it plays only once released."""
         with self._lock:
-            line = _Line(next(self._ids), character, text, tuple(position), Spatializer(self.rate), turn=turn)
+            line = _Line(next(self._ids), character, text, tuple(position), Spatializer(self.rate), turn=turn,
+                         held=held)
             self._lines[line.id] = line
             return line.id
+
+    def release(self, line_id: int) -> None:
+        """A held line plays from the next sample rendered."""
+        with self._lock:
+            if line_id in self._lines:
+                self._lines[line_id].held = False
+
+    def discard(self, line_id: int) -> None:
+        """A held line goes without a sound or an event (what it was made for did not happen)."""
+        with self._lock:
+            line = self._lines.get(line_id)
+            if line is not None and line.held:
+                del self._lines[line_id]
 
     def append(self, line_id: int, spoken: SpokenAudio) -> None:
         """Queue one synthesised sentence at the end of a line (resampled to the mix rate)."""
@@ -163,6 +179,8 @@ class Mixer:
         with self._lock:
             busy_chars: set[str] = set()
             for line in sorted(self._lines.values(), key=lambda ln: ln.id):
+                if line.held:
+                    continue
                 if line.character in busy_chars:
                     continue  # one line at a time per character, in order
                 busy_chars.add(line.character)

@@ -69,8 +69,9 @@ class Mouth:
         self._worker.join(timeout=10)
 
     def begin_line(self, character: str, voice: VoiceSettings, position: Vec3, text: str = "",
-                   turn: int = 0) -> int:
-        line = self.mixer.add_line(character, text, position, turn)
+                   turn: int = 0, held: bool = False) -> int:
+        """A new line; ``held``: synthesised as its sentences come, silent until ``release``."""
+        line = self.mixer.add_line(character, text, position, turn, held)
         self._voices[line] = voice
         self.texts[line] = text
         self._says_whole[line] = bool(text)
@@ -93,6 +94,15 @@ class Mouth:
             self.add_sentence(line, sentence)
         self.end_line(line)
         return line
+
+    def release(self, line: int) -> None:
+        """A held line plays now (its synthesised sentences are already in the mixer)."""
+        self.mixer.release(line)
+
+    def discard(self, line: int) -> None:
+        """A held line is never played; sentences still queued for it are not synthesised."""
+        self._cancelled.add(line)
+        self.mixer.discard(line)
 
     def interrupt(self, character: str | None = None) -> list[int]:
         """Stop what is playing (all characters, or one); pending sentences are dropped."""
