@@ -38,3 +38,41 @@ def test_nice_zero_leaves_the_thread_alone():
     worker.start()
     worker.join()
     assert not yield_to_frame_loop(worker, 0)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is a Linux feature")
+def test_the_native_threads_a_model_started_while_loading_are_lowered_once():
+    """Whisper's and llama.cpp's compute pools are native threads started while the models load;
+    ``NewThreads`` finds them by the task list and ``lower_threads`` puts them below the frame
+    loop, once (a second session on the same models lowers nothing further)."""
+    from xrstory.runtime.jobs import NewThreads, lower_threads
+
+    release = threading.Event()
+    with NewThreads() as made:
+        pool = threading.Thread(target=lambda: release.wait(10))  # stands for a library's pool thread
+        pool.start()
+    try:
+        assert pool.native_id in made.ids and threading.get_native_id() not in made.ids
+        loop = os.getpriority(os.PRIO_PROCESS, 0)
+        assert lower_threads(made.ids, 10) == len(made.ids)
+        assert os.getpriority(os.PRIO_PROCESS, pool.native_id) == min(19, loop + 10)
+        lower_threads(made.ids, 10)
+        assert os.getpriority(os.PRIO_PROCESS, pool.native_id) == min(19, loop + 10), "not lowered twice"
+        assert os.getpriority(os.PRIO_PROCESS, 0) == loop
+        assert lower_threads(made.ids, 0) == 0
+    finally:
+        release.set()
+        pool.join()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the task list is read from /proc")
+def test_loading_the_models_finds_their_compute_threads():
+    """With the real engine and Whisper (the session lowers these; ``SessionConfig.compute_nice``)."""
+    from xrstory.runtime.components import load_components
+    from xrstory.story import load_scene
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    with load_components(load_scene("scenes/lighthouse"), with_embedder=False) as components:
+        alive = {int(t) for t in os.listdir("/proc/self/task")}
+        assert len(components.compute_threads & alive) >= 2, components.compute_threads
+        assert threading.get_native_id() not in components.compute_threads

@@ -16,6 +16,8 @@ from xrstory.playthrough.results import PlaythroughResult
 
 # the stages of voice to voice, in order (TurnRecord.stage_ms; docs/ARCHITECTURE.md "Latency")
 STAGES = ("endpoint_ms", "asr_ms", "first_token_ms", "first_sentence_ms", "first_audio_ms")
+# what the mind took from when it was asked (before the turn closed, when it thought ahead)
+MIND = ("think_ahead_ms", "mind_first_token_ms", "mind_first_sentence_ms")
 
 
 def percentiles(values: list[float]) -> dict[str, float | None]:
@@ -44,7 +46,7 @@ def metrics_of(result: PlaythroughResult) -> dict:
         "voice_to_voice_ms": {"median": round(float(np.median(v2v)), 1) if v2v else None,
                               "values": v2v,
                               **{s: _median([t[s] for t in turns if t["voice_to_voice_ms"] is not None])
-                                 for s in STAGES}},
+                                 for s in STAGES + MIND}},
         "frame_ms": {"idle": idle, "busy": busy, "busy_over_idle_p99": ratio},
         "ended": result.ended,
         "seconds": round(result.seconds, 2),
@@ -68,10 +70,16 @@ def _charts(result: PlaythroughResult, out: Path) -> dict[str, str]:
             vals = np.array([t[stage] or 0.0 for t in turns])
             ax.barh(labels, vals, left=left, color=color, label=stage.replace("_ms", ""))
             left += vals
+        label = "mind: asked -> first sentence"
+        for y, t in enumerate(turns):  # the mind's own span: asked (maybe before the turn closed) -> first sentence
+            if t["mind_first_sentence_ms"] is not None and t["endpoint_ms"] is not None:
+                asked = (t["endpoint_ms"] or 0.0) + (t["asr_ms"] or 0.0) - (t["think_ahead_ms"] or 0.0)
+                ax.plot([asked, asked + t["mind_first_sentence_ms"]], [y - 0.42] * 2, color="black", lw=2, label=label)
+                label = None
         ax.invert_yaxis()
         ax.set_xlabel("ms from the true end of the player's speech to the reply's first sample")
         ax.set_title("Latency per stage (voice to voice)")
-        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.08), ncol=len(STAGES), fontsize=8, frameon=False)
+        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.08), ncol=3, fontsize=8, frameon=False)
         fig.tight_layout()
         fig.savefig(out / "latency.png", dpi=110)
         plt.close(fig)

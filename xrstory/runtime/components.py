@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xrstory.runtime.adapter_choice import choose_adapter
+from xrstory.runtime.jobs import NewThreads
 from xrstory.story.scene import Scene
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,9 @@ class Components:
     embedder: object | None
     adapter: str | None
     load_s: dict[str, float] = field(default_factory=dict)
+    # native threads the model and Whisper started while loading (their compute pools): the
+    # session lowers them below the frame loop (SessionConfig.compute_nice)
+    compute_threads: set[int] = field(default_factory=set)
     _stack: ExitStack = field(default_factory=ExitStack)
 
     def close(self) -> None:
@@ -63,14 +67,18 @@ def load_components(scene: Scene, adapter: str | None = None, base_model: str | 
 
     stack = ExitStack()
     times: dict[str, float] = {}
+    compute_threads: set[int] = set()
     choice = choose_adapter(scene, adapter)
     adapter_path = choice.path
     say(f"using {choice.note}")
 
-    def step(name, fn):
+    def step(name, fn, computes: bool = False):
         say(f"loading {name}")
         t0 = time.perf_counter()
-        value = fn()
+        with NewThreads() as made:
+            value = fn()
+        if computes:
+            compute_threads.update(made.ids)
         times[name] = round(time.perf_counter() - t0, 2)
         say(f"loaded {name} in {times[name]:.1f} s")
         return value
@@ -81,9 +89,9 @@ def load_components(scene: Scene, adapter: str | None = None, base_model: str | 
     if name != "remote":  # with a server, the session's RemoteMind needs no local model
         lm = step(f"language model on {name}" + (f" + adapter {Path(adapter_path).name}" if adapter_path else ""),
                   lambda: load_engine(EngineSpec(engine=name, model=base_model, adapter=adapter_path,
-                                                 threads=threads, chat_template=chat_template)))
+                                                 threads=threads, chat_template=chat_template)), computes=True)
         stack.callback(lm.close)
-    asr = step("speech recognition (Whisper)", load_asr)
+    asr = step("speech recognition (Whisper)", load_asr, computes=True)
     if hasattr(asr, "close"):
         stack.callback(asr.close)
     vad = step("voice activity (Silero)", load_silero)
@@ -94,4 +102,4 @@ def load_components(scene: Scene, adapter: str | None = None, base_model: str | 
         from xrstory.mind.memory import load_embedder
 
         embedder = step("sentence embeddings", load_embedder)
-    return Components(lm, asr, vad, tts, embedder, adapter_path, times, stack)
+    return Components(lm, asr, vad, tts, embedder, adapter_path, times, compute_threads, stack)

@@ -3,7 +3,7 @@
 Every field is read: ``scene_dir`` by the playthrough runner and ``xrstory play`` (the scene they
 load), ``adapter``/``base_model``/``chat_template``/``threads`` by ``launch.load_for``, ``display``/``eye_size``/
 ``stereo``/``realtime`` by ``launch.open_display``, ``seed``/``max_new_tokens``/``remote_url`` by
-``session.make_mind``, ``echo_gain``/``keep_audio``/``worker_nice``/``tts_nice``/``think_ahead`` by the session, ``player_id``/
+``session.make_mind``, ``echo_gain``/``keep_audio``/``worker_nice``/``tts_nice``/``compute_nice``/``think_ahead`` by the session, ``player_id``/
 ``data_dir``/``pacing`` by ``session.make_director``, ``max_turn_s`` by the playthrough runner.
 """
 
@@ -44,6 +44,11 @@ class SessionConfig:
     # nice 10 on a loaded machine the first sentence reached the mixer 218-446 ms after the model gave it
     # (6 arcs, load 5-7.7) and 121-128 ms at nice 0 (2 arcs, load 4.7-5.2); benchmarks/RESULTS.md
     tts_nice: int = 0
+    # the native compute threads of the model engine and Whisper (started while they loaded, so
+    # worker_nice never reached them): how far below the frame loop they run (0: same). Spoken arc,
+    # 2 runs each (benchmarks/RESULTS.md): frame p99 busy/idle 1.41/1.27 at 10, 1.48/1.64 at 0;
+    # voice to voice median 889/856 ms at 10, 752/791 at 0
+    compute_nice: int = 10
     # start the reply when the player pauses on a line that looks finished, before the turn closes;
     # held (nothing said or fired) until the line is final, dropped if the player speaks on
     think_ahead: bool = True

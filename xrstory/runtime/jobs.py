@@ -39,6 +39,45 @@ def yield_to_frame_loop(thread: threading.Thread, nice: int) -> bool:
     return True
 
 
+def process_threads() -> set[int]:
+    """The kernel thread ids of this process (empty where /proc has no task list)."""
+    try:
+        return {int(t) for t in os.listdir("/proc/self/task")}
+    except OSError:
+        return set()
+
+
+class NewThreads:
+    """``with NewThreads() as made: load()``; then ``made.ids``: the threads ``load`` left running
+    (a native library's compute pool, which no ``threading.Thread`` names)."""
+
+    def __enter__(self) -> NewThreads:
+        self._before = process_threads()
+        self.ids: set[int] = set()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.ids = process_threads() - self._before
+
+
+def lower_threads(ids, nice: int) -> int:
+    """``yield_to_frame_loop`` for native thread ids: each runs ``nice`` steps below the calling
+    thread (the frame loop), once (a second session on the same models lowers nothing more).
+    Returns how many are that low now; a thread that ended in between is skipped."""
+    if nice <= 0 or not hasattr(os, "setpriority"):
+        return 0
+    target = min(19, os.getpriority(os.PRIO_PROCESS, 0) + nice)  # 0: this thread, on Linux
+    lowered = 0
+    for tid in ids:
+        try:
+            if os.getpriority(os.PRIO_PROCESS, tid) < target:
+                os.setpriority(os.PRIO_PROCESS, tid, target)
+            lowered += 1
+        except OSError:
+            continue
+    return lowered
+
+
 class JobThread(ABC):
     """One daemon thread working through a queue of jobs in order; ``None`` ends it. A job that
     raises is reported to the frame loop as ``WorkerFailed`` and the thread goes on."""

@@ -36,7 +36,7 @@ from xrstory.runtime.brain import BrainWorker
 from xrstory.runtime.config import SessionConfig
 from xrstory.runtime.conversation import Conversation
 from xrstory.runtime.gaze_feed import GazeFeed
-from xrstory.runtime.jobs import yield_to_frame_loop
+from xrstory.runtime.jobs import NewThreads, lower_threads, yield_to_frame_loop
 from xrstory.runtime.silence_feed import SilenceFeed
 from xrstory.runtime.stage import Stage
 from xrstory.runtime.transcript import Transcript
@@ -123,7 +123,10 @@ class Session:
                   if components.embedder is not None else None)
         self.director, self._profile = make_director(config, self.story)
         self._out: queue.Queue = queue.Queue()  # brain thread -> frame loop
-        self.brain = BrainWorker(mind or make_mind(config, components, scene), scene, self.mouth, self._out,
+        with NewThreads() as made:  # the mind's warm-up may start more of the engine's threads
+            mind = mind or make_mind(config, components, scene)
+        self._compute_threads = set(getattr(components, "compute_threads", ())) | made.ids
+        self.brain = BrainWorker(mind, scene, self.mouth, self._out,
                                  memory=memory, director=self.director,
                                  moderator=Moderator.for_scene(scene.folder))
         self.gaze = GazeFeed(scene, self.brain)  # head pose -> dwell -> director (brain thread)
@@ -150,6 +153,7 @@ class Session:
         for thread in (self.brain.thread, self.voice.ear.thread):
             yield_to_frame_loop(thread, self.config.worker_nice)
         yield_to_frame_loop(self.mouth.thread, self.config.tts_nice)
+        lower_threads(self._compute_threads, self.config.compute_nice)
         self.stage.open(self.story.state)
         return self
 
