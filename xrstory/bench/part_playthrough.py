@@ -22,6 +22,8 @@ from xrstory.bench.options import BenchOptions
 from xrstory.bench.stats import percentiles, ratio
 
 STAGES = ("endpoint", "asr", "first_token", "first_sentence", "first_audio")
+# the mind's own span, from when it was asked (before the turn closed, when it thought ahead)
+MIND_SPAN = ("think_ahead", "mind_first_token", "mind_first_sentence")
 
 
 def first_turns(pt, turns: int):
@@ -58,7 +60,7 @@ def run_playthrough_part(opts: BenchOptions) -> dict:
     stages = [t.stage_ms() for t in result.turns]
     v2v = [s["voice_to_voice_ms"] for s in stages if s["voice_to_voice_ms"] is not None]
     voice_to_voice = percentiles(v2v, (50, 95), 1)
-    for stage in STAGES:
+    for stage in STAGES + MIND_SPAN:
         got = [s[f"{stage}_ms"] for s in stages if s[f"{stage}_ms"] is not None]
         voice_to_voice[stage] = {k: v for k, v in percentiles(got, (50, 95), 1).items() if k != "n"}
     idle = percentiles(result.frame_ms_idle, (50, 99), 3)
