@@ -146,3 +146,19 @@ def test_a_pause_after_a_finished_clause_is_announced_then_revoked_when_the_play
 def test_what_reads_as_a_finished_turn(text, finished):
     assert looks_finished(text) is finished
     assert not looks_finished(text, confidence=0.46)  # "Could you" misheard as "God you." came with 0.46
+
+
+def test_pressing_the_talk_button_after_an_announced_end_revokes_it(models, tts):
+    """Hands-free speech in progress is dropped when the player takes the talk button: a line
+    announced as likely over must be revoked, or a turn thought ahead on would wait for nothing."""
+    asr, vad = models
+    line = np.concatenate([np.zeros(EAR_RATE // 4, np.float32), speech(tts, "Ring the fog bell."),
+                           np.zeros(EAR_RATE // 3, np.float32)])  # shorter than the early silence
+    with Ear(asr, vad, VADConfig(min_silence_ms=700, early_silence_ms=576), EarConfig(partial_every_s=None)) as ear:
+        for i in range(0, len(line) - CHUNK + 1, CHUNK):
+            ear.feed(line[i:i + CHUNK], i)
+            assert ear.wait_idle(60)
+        before = drain(ear.events)
+        pressed = ear.push_to_talk(True, len(line))
+    assert [type(e).__name__ for e in before if isinstance(e, EndLikely | SpeechEnded | Heard)] == ["EndLikely"]
+    assert [type(e).__name__ for e in pressed] == ["EndRevoked", "SpeechStarted"]

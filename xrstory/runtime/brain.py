@@ -42,9 +42,9 @@ from xrstory.story.state import Story, StoryState, TriggerResult
 
 log = logging.getLogger(__name__)
 
-# a line thought ahead on is committed or revoked within about a second (the early silence); a
-# finished reply waits this long for the word before it is thrown away
-COMMIT_WAIT_S = 10.0
+# a line thought ahead on is committed or revoked within about a second (the early silence, else
+# the long one); a finished reply waits this long for the word before it is thrown away
+COMMIT_WAIT_S = 3.0
 
 
 @dataclass

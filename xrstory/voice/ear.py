@@ -176,6 +176,9 @@ class Ear:
                 self.segmenter.flush()  # hands-free speech in progress is dropped: the button rules now
         now = time.monotonic()
         out: list[VoiceEvent] = []
+        if self._likely is not None:  # the dropped speech was announced: nothing will close on it
+            self._likely = None
+            out.append(EndRevoked(now, frame, self._utterance))
         if pressed and not self._ptt_on:
             self._ptt_on, self._ptt_audio, self._ptt_start = True, [], frame
             self._utterance += 1
