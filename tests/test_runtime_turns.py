@@ -55,7 +55,7 @@ class ScriptedMind:
 
 
 class Rig:
-    def __init__(self, scene, mind):
+    def __init__(self, scene, mind, director: bool = False):
         self.story = Story(scene)
         self.out: queue.Queue = queue.Queue()
         self.mixer = Mixer()
@@ -63,7 +63,14 @@ class Rig:
 
         self.tts = AutoTTS()  # the session's router: the lighthouse characters speak with the neural voice
         self.mouth = Mouth(self.tts, self.mixer)
-        self.brain = BrainWorker(mind, scene, self.mouth, self.out).start()
+        self.director = None
+        if director:  # the session's way: the director keeps its own copy of the counters
+            import copy
+
+            from xrstory.director import Director
+
+            self.director = Director(self.story, state=copy.deepcopy(self.story.state.director))
+        self.brain = BrainWorker(mind, scene, self.mouth, self.out, director=self.director).start()
         self.ledger = TurnLedger()
         self.transcript = Transcript(lambda: 0.0)
         self.cues: list[str] = []
@@ -88,8 +95,8 @@ class Rig:
 def rig_for(scene):
     rigs = []
 
-    def make(mind):
-        rigs.append(Rig(scene, mind))
+    def make(mind, director: bool = False):
+        rigs.append(Rig(scene, mind, director))
         return rigs[-1]
 
     yield make
@@ -270,3 +277,41 @@ def test_the_stages_of_a_turn_thought_ahead_count_what_the_player_waited():
     assert d["endpoint_ms"] + d["asr_ms"] + d["first_token_ms"] + d["first_sentence_ms"] + d["first_audio_ms"] \
         == d["voice_to_voice_ms"] == 720.0
     assert d["think_ahead_ms"] == 300.0 and d["mind_first_token_ms"] == 150.0 and d["mind_first_sentence_ms"] == 400.0
+
+
+class HintsMind(ScriptedMind):
+    """``ScriptedMind`` that also records the hints each turn was prompted with."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.hints: list[list[str]] = []
+
+    def respond(self, story, character_id, player_text, should_stop=None, hints=(), **kw):
+        self.hints.append(list(hints))
+        yield from super().respond(story, character_id, player_text, should_stop=should_stop)
+
+
+def test_a_held_line_the_director_steers_is_generated_again_with_its_steer(rig_for):
+    """The director judges a held line only once it is committed; when that judgement steers the
+    turn (the third off-topic line in a row: a nudge by the character addressed), the held reply is
+    thrown away and the turn generated again with the steer in its prompt."""
+    mind = HintsMind(Reply("maren", "Aye.", "calm"), sentences=("Aye.",))
+    r = rig_for(mind, director=True)
+    off = "What is your favourite colour, then?"  # off the beat's topic; to maren, the first character
+    for _ in range(2):
+        r.conversation.player_line(off, off, 1, False, None, time.monotonic())
+        r.drain()
+    assert not r.of(ev.NudgeStarted)
+    r.conversation.think_ahead(off)
+    _wait_for(lambda: len(mind.asked) == 3 and _synthesised(r), "the held reply")
+    time.sleep(0.1)
+    assert mind.hints[2] == mind.hints[1], "held: prompted as before, the director has not judged it"
+    turn = r.conversation.player_line(off, off, 1, True, time.monotonic(), time.monotonic())
+    r.drain()
+    assert len(mind.asked) == 4, "generated again after the director's judgement"
+    assert [e.turn for e in r.of(ev.NudgeStarted)] == [turn]
+    assert "steer them" in mind.hints[3][0] and not any("steer them" in h for h in mind.hints[2]), \
+        "the steer is in the new prompt only"
+    assert [d.turn for d in r.of(ev.ReplyDone)].count(turn) == 1
+    _, speaking = _play(r)
+    assert [e.turn for e in speaking if type(e).__name__ == "SpeakingStarted"].count(turn) == 1
