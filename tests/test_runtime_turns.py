@@ -315,3 +315,31 @@ def test_a_held_line_the_director_steers_is_generated_again_with_its_steer(rig_f
     assert [d.turn for d in r.of(ev.ReplyDone)].count(turn) == 1
     _, speaking = _play(r)
     assert [e.turn for e in speaking if type(e).__name__ == "SpeakingStarted"].count(turn) == 1
+
+
+class FailingMind:
+    """Test double: says one sentence, then raises (a mind cannot be made to fail mid-turn on cue)."""
+
+    def __init__(self):
+        self.asked: list[str] = []
+
+    def respond(self, story, character_id, player_text, should_stop=None, **_):
+        self.asked.append(player_text)
+        yield ReplyStarted(character_id, t=time.monotonic())
+        yield Sentence(character_id, "Aye, the stove.", 0, t=time.monotonic())
+        raise RuntimeError("the engine died")
+
+
+def test_a_held_turn_whose_mind_fails_speaks_its_fallback_once_committed(rig_for):
+    mind = FailingMind()
+    r = rig_for(mind)
+    line = "Maren, please light the stove."
+    r.conversation.think_ahead(line)
+    _wait_for(lambda: _synthesised(r), "the held sentence")
+    turn = r.conversation.player_line(line, line, 1, True, time.monotonic(), time.monotonic())
+    r.drain()
+    done = [d for d in r.of(ev.ReplyDone) if d.turn == turn]
+    assert len(done) == 1 and done[0].fallback and done[0].triggers == ()
+    mix, speaking = _play(r)
+    assert np.any(mix) and [e.turn for e in speaking if type(e).__name__ == "SpeakingStarted"] == [turn], \
+        "the fallback is heard, not left in a held line"

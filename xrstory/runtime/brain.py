@@ -310,8 +310,11 @@ class BrainWorker(JobThread):
         thought ahead on: once it is committed; nothing if it is revoked)."""
         if not isinstance(job, TurnRequest):
             return
-        if job.commit is not None and not self._await_commit(job, HeldOutput(True), judge=False):
-            return
+        if job.commit is not None:
+            if not job.commit.is_set() and not self._await_commit(job, HeldOutput(True), judge=False):
+                return
+            if job.turn in self._lines:  # the held line the failed run made: it speaks the fallback now
+                self.mouth.release(self._lines[job.turn])
         c = self.scene.character(job.character)
         line = c.fallback_lines[0] if c.fallback_lines else "..."
         self._say(job, line, -1)
