@@ -25,7 +25,8 @@ from xrstory.mind.reply import Reply, ReplyStarted, Sentence, TurnTimings
 from xrstory.playthrough.expect import check_expectation
 from xrstory.playthrough.script import PlaythroughSyntaxError, parse_playthrough
 from xrstory.runtime import events as ev
-from xrstory.runtime.brain import BrainWorker, TurnRequest
+from xrstory.runtime.brain import BrainWorker
+from xrstory.runtime.brain_jobs import TurnRequest
 from xrstory.runtime.config import SessionConfig
 from xrstory.runtime.events import DirectorStateUpdated, NudgeDue
 from xrstory.runtime.records import TurnRecord

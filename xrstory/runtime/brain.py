@@ -1,6 +1,6 @@
 """The brain thread: director, memory and mind, one job at a time, in order.
 
-Jobs are ``TurnRequest`` (a character answers: prompt -> constrained stream -> sentences handed
+Jobs (``runtime.brain_jobs``) are ``TurnRequest`` (a character answers: prompt -> constrained stream -> sentences handed
 to the mouth as they come -> one committed reply) and ``DirectorNote`` (the director's one inbox
 message type: what the frame loop saw that the director must know). The director is touched only
 on this thread; after every job a copy of its state goes to the frame loop as
@@ -29,89 +29,32 @@ import logging
 import queue
 import threading
 import time
-from dataclasses import dataclass, field
 from functools import partial
 
 from xrstory.director.pacing import Nudge
 from xrstory.mind.reply import Reply, ReplyStarted, Sentence, TurnTimings
 from xrstory.runtime import events as ev
+from xrstory.runtime.brain_jobs import (
+    CharacterInterrupted,
+    CharacterSpoke,
+    DirectorNote,
+    GazeDwell,
+    QuietTime,
+    Reprime,
+    Settle,
+    TriggerApplied,
+    TurnRequest,
+)
 from xrstory.runtime.jobs import JobThread
 from xrstory.runtime.think_ahead import HeldOutput
 from xrstory.story.scene import Scene
-from xrstory.story.state import Story, StoryState, TriggerResult
+from xrstory.story.state import Story, StoryState
 
 log = logging.getLogger(__name__)
 
 # a line thought ahead on is committed or revoked within about a second (the early silence, else
 # the long one); a finished reply waits this long for the word before it is thrown away
 COMMIT_WAIT_S = 3.0
-
-
-@dataclass
-class TurnRequest:
-    turn: int
-    character: str
-    text: str  # what the player said (as heard)
-    state: StoryState  # a snapshot: the worker never touches the live story
-    history: list = field(default_factory=list)  # story.state.Utterance items
-    nudge: str | None = None  # director's reason when this turn is a nudge, not a player line
-    cancel: threading.Event = field(default_factory=threading.Event)  # this turn's own barge-in flag
-    # None: the player's line is final. An Event: the line was thought ahead on (its turn is not
-    # open yet); what the turn produces is held until it is set, and dropped if ``cancel`` comes first
-    commit: threading.Event | None = None
-
-
-# ---- the director's inbox -----------------------------------------------------------------
-
-@dataclass(frozen=True)
-class TriggerApplied:
-    result: TriggerResult
-
-
-@dataclass(frozen=True)
-class GazeDwell:
-    dwell: dict[str, float]  # target id -> seconds looked at since the last hand-over
-
-
-@dataclass(frozen=True)
-class CharacterSpoke:
-    character: str
-    text: str
-
-
-@dataclass(frozen=True)
-class CharacterInterrupted:
-    character: str
-
-
-@dataclass(frozen=True)
-class QuietTime:
-    """``quiet_s`` seconds of frame time with nobody talking (after a character's line when
-    ``spoke``); ``next_turn``: the frame loop's next turn number, stamped on a resulting nudge."""
-
-    quiet_s: float
-    spoke: bool
-    next_turn: int
-
-
-@dataclass(frozen=True)
-class Settle:
-    """Sets ``done`` once every job queued before it has run (shutdown, tests)."""
-
-    done: threading.Event
-
-
-DirectorNote = TriggerApplied | GazeDwell | CharacterSpoke | CharacterInterrupted | QuietTime | Settle
-
-
-@dataclass(frozen=True)
-class Reprime:
-    """The state changed between turns (the player used a prop): compute the characters' prompt
-    caches again up to the player's line (``CharacterMind.prime``; only what changed is prefilled),
-    so the next turn does not prefill the changed props and triggers while the player waits."""
-
-    state: StoryState
-    history: list
 
 
 def triggers_to_fire(reply: Reply, *, interrupted: bool, nudge: bool, released: int) -> str:

@@ -20,8 +20,8 @@ from collections.abc import Callable
 
 from xrstory.director.addressing import addressee
 from xrstory.runtime import events as ev
-from xrstory.runtime.brain import (
-    BrainWorker,
+from xrstory.runtime.brain import BrainWorker
+from xrstory.runtime.brain_jobs import (
     CharacterInterrupted,
     CharacterSpoke,
     TriggerApplied,

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from xrstory.director.gaze import GazeTracker, scene_targets
-from xrstory.runtime.brain import GazeDwell
+from xrstory.runtime.brain_jobs import GazeDwell
 from xrstory.story.scene import Scene
 
 
