@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -73,6 +74,30 @@ def test_dry_run_prints_counts_per_kind_without_a_model():
         assert word in r.stdout
     r = _cli("finetune", "corpus/night_train")
     assert r.returncode == 2 and "--out is required" in r.stderr
+
+
+def _train_counts(stdout: str) -> dict[str, int]:
+    """kind -> training examples, from the dry run's table."""
+    rows = re.findall(r"^\W*(\w+)\s*\W\s*(\d+)\s*\W", stdout, flags=re.M)
+    return {kind: int(n) for kind, n in rows}
+
+
+def test_fire_share_thins_the_holding_kinds_and_keeps_every_firing_turn():
+    """--fire-share raises the firing turns' share by dropping holding turns, never firing ones."""
+    counts = {}
+    for share in ("0.5", "0.7"):
+        r = _cli("finetune", "corpus/night_train", "--dry-run", "--conversations", "20", "--no-corpus",
+                 "--fire-share", share)
+        assert r.returncode == 0, r.stderr
+        counts[share] = _train_counts(r.stdout)
+    fire = ("plain", "indirect", "misspelt", "asr", "gaze", "redirect")
+    for kind in fire:
+        assert counts["0.7"].get(kind, 0) == counts["0.5"].get(kind, 0), kind
+    assert counts["0.7"]["all"] < counts["0.5"]["all"]
+    n_fire = sum(counts["0.7"].get(k, 0) for k in fire)
+    assert 0.65 <= n_fire / counts["0.7"]["all"] <= 0.75
+    r = _cli("finetune", "corpus/night_train", "--dry-run", "--fire-share", "1.5")
+    assert r.returncode == 2 and "fire-share" in r.stderr
 
 
 @pytest.mark.slow

@@ -63,14 +63,16 @@ def _print_problems(exc) -> None:
 
 
 def _training_splits(scene_dir: Path, general: bool, curriculum: bool, conversations: int, corpus_weight: int,
-                     split_seed: int, seed: int, transcripts: list[Path], use_corpus: bool = True):
+                     split_seed: int, seed: int, transcripts: list[Path], use_corpus: bool = True,
+                     fire_share: float | None = None):
     """(splits, what they were built from) for finetune; exits 2 on a bad scene, corpus or split file."""
     from xrstory.story import SceneError, load_scene
     from xrstory.train.corpus_script import ScriptError
     from xrstory.train.corpus_set import general_splits, scene_splits
     from xrstory.train.curriculum import CurriculumConfig
     from xrstory.train.dataset import DatasetError
-    cur = CurriculumConfig(conversations=conversations, seed=seed) if curriculum else None
+    share = CurriculumConfig.fire_share if fire_share is None else fire_share
+    cur = CurriculumConfig(conversations=conversations, seed=seed, fire_share=share) if curriculum else None
     try:
         if general:
             splits, used = general_splits(scene_dir, cur, corpus_weight, split_seed)
@@ -117,6 +119,9 @@ def finetune(
                                     help="add turns generated from the scene graph (xrstory.train.curriculum)"),
     conversations: int = typer.Option(120, "--conversations", help="curriculum conversations per scene"),
     corpus_weight: int = typer.Option(2, "--corpus-weight", help="hand-written training lines count this many times"),
+    fire_share: float | None = typer.Option(None, "--fire-share", min=0.0, max=1.0,
+                                            help="share of curriculum turns that fire, after balancing "
+                                                 "(default 0.5; the other kinds are thinned evenly)"),
     use_corpus: bool = typer.Option(True, "--corpus/--no-corpus", help="--no-corpus: do not read the scene's "
                                     "dialogue.jsonl (train a held-out scene's own adapter on its curriculum alone)"),
     dry_run: bool = typer.Option(False, "--dry-run", help="print the counts per kind and a sample; do not train"),
@@ -180,13 +185,13 @@ def finetune(
                       extra={"scene": str(scene_dir), "split_seed": split_seed, "base_model": model or "default",
                              "transcripts": [str(t) for t in transcripts]})
     cfg.extra.update({"general": general, "curriculum_conversations": conversations if curriculum else 0,
-                      "curriculum_fire_share": CurriculumConfig.fire_share, "corpus_weight": corpus_weight})
+                      "curriculum_fire_share": CurriculumConfig.fire_share if fire_share is None else fire_share, "corpus_weight": corpus_weight})
     if not use_corpus and not curriculum:
         err.print("[red]error[/red] --no-corpus with --no-curriculum leaves nothing to train on")
         raise typer.Exit(2)
     cfg.extra["use_corpus"] = use_corpus
     splits, source = _training_splits(scene_dir, general, curriculum, conversations, corpus_weight, split_seed,
-                                      seed, transcripts, use_corpus)
+                                      seed, transcripts, use_corpus, fire_share)
     if dry_run:
         _dry_run(splits, source)
         return
