@@ -1,6 +1,7 @@
 """The picture side of a session, on the frame loop's thread: the scene renderer animating toward
 the story state, who is speaking (glow/lips from the mixer's levels), subtitles in 3D, what the
-controller's select ray points at, and frames captured to PNG at replies and triggers.
+controller's select ray points at, and frames captured to PNG at replies and triggers
+(pixels read on this thread, compressed and written by ``PngWriter`` on its own).
 
 Owns the ``SceneRenderer`` (made on the display's GL context, released on ``close``); without a
 display it does nothing, so a session can run audio-only.
@@ -43,6 +44,7 @@ class Stage:
         self._subtitle_until: dict[str, float] = {}
         self.captures: list[Capture] = []
         self._capture_next: list[str] = []
+        self._png = None  # PngWriter, made at the first capture
 
     def open(self, state: StoryState) -> None:
         if self.display is not None and self.renderer is None:
@@ -54,6 +56,8 @@ class Stage:
             self.renderer.update(state, 0.0, snap=True)
 
     def close(self) -> None:
+        if self._png is not None:
+            self._png.close()  # every capture is on disk before the report links it
         if self.renderer is not None:
             self.renderer.release()
             self.renderer = None
@@ -100,7 +104,13 @@ class Stage:
             return
         label = self._capture_next.pop(0)
         path = self.capture_dir / f"frame_{len(self.captures):03d}.png"
-        self.display.capture(path)
+        if hasattr(self.display, "image"):  # pixels now (GL is this thread's), PNG on the writer's thread
+            if self._png is None:
+                from xrstory.runtime.png_writer import PngWriter
+                self._png = PngWriter()
+            self._png.write(self.display.image(), path)
+        else:
+            self.display.capture(path)
         self.captures.append(Capture(now, label, str(path)))
         for rec in ledger.ordered():
             if label.startswith(f"reply {rec.turn} ") and rec.capture is None:
