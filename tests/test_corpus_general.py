@@ -96,8 +96,9 @@ def test_fire_share_thins_the_holding_kinds_and_keeps_every_firing_turn():
     assert counts["0.7"]["all"] < counts["0.5"]["all"]
     n_fire = sum(counts["0.7"].get(k, 0) for k in fire)
     assert 0.65 <= n_fire / counts["0.7"]["all"] <= 0.75
-    r = _cli("finetune", "corpus/night_train", "--dry-run", "--fire-share", "1.5")
-    assert r.returncode == 2 and "fire-share" in r.stderr
+    for bad in ("1.5", "1.0", "0"):
+        r = _cli("finetune", "corpus/night_train", "--dry-run", "--fire-share", bad)
+        assert r.returncode == 2 and "--fire-share" in r.stderr and "Traceback" not in r.stderr, bad
 
 
 @pytest.mark.slow

@@ -1,5 +1,5 @@
-"""Frame captures are compressed off the frame loop: the call returns before the file exists, and
-``close`` leaves every file complete on disk; a file that cannot be written is named, not fatal."""
+"""Frame captures are compressed off the frame loop: PIL encodes on the writer's thread, never the
+caller's; ``close`` leaves every file complete on disk; a file that cannot be written is named, not fatal."""
 
 from __future__ import annotations
 

@@ -64,15 +64,14 @@ def _print_problems(exc) -> None:
 
 def _training_splits(scene_dir: Path, general: bool, curriculum: bool, conversations: int, corpus_weight: int,
                      split_seed: int, seed: int, transcripts: list[Path], use_corpus: bool = True,
-                     fire_share: float | None = None):
+                     fire_share: float = 0.5):
     """(splits, what they were built from) for finetune; exits 2 on a bad scene, corpus or split file."""
     from xrstory.story import SceneError, load_scene
     from xrstory.train.corpus_script import ScriptError
     from xrstory.train.corpus_set import general_splits, scene_splits
     from xrstory.train.curriculum import CurriculumConfig
     from xrstory.train.dataset import DatasetError
-    share = CurriculumConfig.fire_share if fire_share is None else fire_share
-    cur = CurriculumConfig(conversations=conversations, seed=seed, fire_share=share) if curriculum else None
+    cur = CurriculumConfig(conversations=conversations, seed=seed, fire_share=fire_share) if curriculum else None
     try:
         if general:
             splits, used = general_splits(scene_dir, cur, corpus_weight, split_seed)
@@ -119,9 +118,9 @@ def finetune(
                                     help="add turns generated from the scene graph (xrstory.train.curriculum)"),
     conversations: int = typer.Option(120, "--conversations", help="curriculum conversations per scene"),
     corpus_weight: int = typer.Option(2, "--corpus-weight", help="hand-written training lines count this many times"),
-    fire_share: float | None = typer.Option(None, "--fire-share", min=0.0, max=1.0,
-                                            help="share of curriculum turns that fire, after balancing "
-                                                 "(default 0.5; the other kinds are thinned evenly)"),
+    fire_share: float | None = typer.Option(None, "--fire-share",
+                                            help="share of curriculum turns that fire, after balancing, "
+                                                 "between 0 and 1 (default 0.5; the other kinds are thinned evenly)"),
     use_corpus: bool = typer.Option(True, "--corpus/--no-corpus", help="--no-corpus: do not read the scene's "
                                     "dialogue.jsonl (train a held-out scene's own adapter on its curriculum alone)"),
     dry_run: bool = typer.Option(False, "--dry-run", help="print the counts per kind and a sample; do not train"),
@@ -172,6 +171,10 @@ def finetune(
     if method not in ("lora", "full"):
         err.print(f"[red]error[/red] --method '{method}': expected 'lora' or 'full'")
         raise typer.Exit(2)
+    fire_share = CurriculumConfig.fire_share if fire_share is None else fire_share
+    if not 0.0 < fire_share < 1.0:
+        err.print(f"[red]error[/red] --fire-share {fire_share}: expected a share between 0 and 1 (exclusive)")
+        raise typer.Exit(2)
     if schedule not in ("cosine", "linear", "constant"):
         err.print(f"[red]error[/red] --schedule '{schedule}': expected cosine, linear or constant")
         raise typer.Exit(2)
@@ -185,7 +188,7 @@ def finetune(
                       extra={"scene": str(scene_dir), "split_seed": split_seed, "base_model": model or "default",
                              "transcripts": [str(t) for t in transcripts]})
     cfg.extra.update({"general": general, "curriculum_conversations": conversations if curriculum else 0,
-                      "curriculum_fire_share": CurriculumConfig.fire_share if fire_share is None else fire_share, "corpus_weight": corpus_weight})
+                      "curriculum_fire_share": fire_share, "corpus_weight": corpus_weight})
     if not use_corpus and not curriculum:
         err.print("[red]error[/red] --no-corpus with --no-curriculum leaves nothing to train on")
         raise typer.Exit(2)

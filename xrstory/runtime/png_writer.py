@@ -1,9 +1,10 @@
 """PNG files written on a thread of their own, so the frame loop only copies the pixels.
 
 Why: a session captures the frame at every reply and trigger. Encoding one 512x256 capture with
-PIL took 20-25 ms on the 2-core CI machine (2026-12-01), inside the frame that captured it: those
-frames, about one in a hundred of the busy ones, were the busy-frame p99. The frame loop now reads
-the pixels back (GL, its own thread, ~1 ms) and this writer compresses and saves them.
+PIL took 20-25 ms on the 2-core CI machine (2026-12-01, load ~2), inside the frame that captured
+it (~11 frames an arc). The frame loop now reads the pixels back (GL, its own thread, ~1 ms) and
+this writer compresses and saves them. The arc's busy-frame p99 did not move measurably with it
+(benchmarks/RESULTS.md): the slowest busy frames are the model computing, not the captures.
 """
 
 from __future__ import annotations
