@@ -155,6 +155,7 @@ class LlamaCppEngine(Engine):
         for cpu in (params.cpuparams, params.cpuparams_batch):
             cpu.n_threads = self.threads
             cpu.poll = POLL
+        params.endpoint_slots = True  # _wait_until_listening asks /slots: the main loop answers it
         params.n_threads_http = 1  # only our token counter talks to it
         # llama.cpp logs every slot event to stderr; XRSTORY_LLAMA_LOG=3 brings them back
         params.verbosity = int(os.environ.get("XRSTORY_LLAMA_LOG", "0"))
@@ -178,21 +179,24 @@ class LlamaCppEngine(Engine):
         self.notes.append(f"llama.cpp in process, {self.threads} threads, {self._n_slots} slots x {context_tokens} tokens")
 
     def _wait_until_listening(self, timeout_s: float = 30.0) -> None:
-        """Return once the server's HTTP thread answers. Why: destroying the server before that
-        thread has entered its listen loop hangs for ever (cpp-httplib ignores a stop() that comes
-        before listen(), and ~Server joins the thread): an engine loaded and closed at once froze
-        a test run in CI on 2026-12-01 (py-spy: MainThread in xllamacpp::Server::~Server ->
-        std::thread::join)."""
+        """Return once the server's HTTP thread and its main loop both answer. Why: destroying the
+        server before either has started hangs for ever, because ~Server joins a thread that never
+        sees the stop. cpp-httplib ignores a stop() that comes before listen() (CI froze in
+        ~Server -> std::thread::join on 2026-12-01), and llama.cpp's ``start_loop`` sets
+        ``running = true`` itself, undoing a ``terminate()`` that came first (CI timed out in
+        tests/test_mind_engine_close.py on 2026-12-02). /health answers from the HTTP thread
+        alone; /slots is answered by the main loop, so a reply proves the loop is running."""
         deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                with urllib.request.urlopen(self._url + "/health", timeout=2):  # loopback, our own server
-                    return
-            except OSError as exc:  # refused before listen(); 503 while loading is an HTTPError (OSError)
-                if time.monotonic() > deadline:
-                    raise EngineError(f"llama.cpp's server for {self.source} did not answer within "
-                                      f"{timeout_s:.0f} s ({exc})") from None
-                time.sleep(0.01)
+        for path in ("/health", "/slots"):
+            while True:
+                try:
+                    with urllib.request.urlopen(self._url + path, timeout=2):  # loopback, our own server
+                        break
+                except OSError as exc:  # refused before listen(); 503 while loading is an HTTPError (OSError)
+                    if time.monotonic() > deadline:
+                        raise EngineError(f"llama.cpp's server for {self.source} did not answer {path} within "
+                                          f"{timeout_s:.0f} s ({exc})") from None
+                    time.sleep(0.01)
 
     @classmethod
     def load(cls, spec: EngineSpec) -> LlamaCppEngine:
