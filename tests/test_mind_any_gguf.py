@@ -144,3 +144,17 @@ def test_gemma_runs_on_torch_with_the_given_template(gemma):
         out = mind.ask(Story(scene), "maren", "Can you light the stove, please?")
     assert out.timings.extra["complete"] and out.reply.say.strip()
     assert set(out.reply.triggers) <= set(allowed)
+
+
+@pytest.mark.parametrize("command", [["finetune", "corpus", "--general", "--out", "out", "--max-steps", "1"],
+                                     ["eval", "corpus", "--heldout", "--limit", "1"]])
+def test_finetune_and_eval_with_gemma_and_no_template_exit_2(gemma, tmp_path, command):
+    """Training or scoring a base model names the missing template (a traceback before --chat-template existed)."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", XRSTORY_CACHE=str(tmp_path))
+    args = [a if a != "corpus" else str(ROOT / "corpus") for a in command]
+    r = subprocess.run([sys.executable, "-m", "xrstory.cli", *args, "--model", str(gemma)], env=env,
+                       capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert r.returncode == 2, r.stderr[-2000:]
+    err = " ".join(r.stderr.split())
+    assert "Traceback" not in r.stderr and f"{gemma} has no chat template" in err and "--chat-template" in err
+    assert not (tmp_path / "out").exists()

@@ -149,6 +149,8 @@ def finetune(
     limit_eval: int | None = typer.Option(None, "--limit-eval", help="first N validation examples only"),
     transcripts: list[Path] = typer.Option([], "--transcript", help="playthrough transcript.jsonl (repeatable)"),
     model: str | None = typer.Option(None, "--model", help="base model: HF id, folder or .gguf (default SmolLM2)"),
+    chat_template: Path | None = typer.Option(None, "--chat-template",
+                                              help="Jinja chat template file, for a model without one (a base GGUF)"),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda (bf16 on GPU, fp32 on CPU)"),
     resume: bool = typer.Option(False, "--resume", help="continue from OUT/checkpoint"),
     init_adapter: Path | None = typer.Option(None, "--init-adapter",
@@ -211,7 +213,18 @@ def finetune(
 
         torch.set_num_threads(threads)
 
-    with load_language_model(ModelSpec(source=model, device=device)) as lm:  # type: ignore[arg-type]
+    from xrstory.mind.loader import ModelEnvironmentError, ModelLoadError
+
+    try:
+        loaded = load_language_model(ModelSpec(source=model, device=device,  # type: ignore[arg-type]
+                                               chat_template=chat_template))
+    except ModelEnvironmentError as exc:  # the input is fine; this machine cannot run it
+        err.print(f"[red]error[/red] {exc}", soft_wrap=True, highlight=False)
+        raise typer.Exit(3) from None
+    except (FileNotFoundError, ModelLoadError) as exc:  # a bad file, folder or id, or no chat template
+        err.print(f"[red]error[/red] {exc}", soft_wrap=True, highlight=False)
+        raise typer.Exit(2) from None
+    with loaded as lm:
         err.print(f"base model {lm.source} on {lm.device} ({lm.dtype})")
         result = run_finetune(lm.model, lm.tokenizer, splits, cfg, out_dir, resume=resume, base_source=lm.source)
     out.print(f"[green]done[/green] {result.steps} steps in {result.seconds:.0f} s; validation loss "
@@ -243,6 +256,8 @@ def evaluate(
     out_dir: Path | None = typer.Option(None, "--out", help="write metrics.json and report.html here"),
     limit: int | None = typer.Option(None, "--limit", help="first N test examples only"),
     model: str | None = typer.Option(None, "--model", help="base model (default SmolLM2)"),
+    chat_template: Path | None = typer.Option(None, "--chat-template",
+                                              help="with --heldout: Jinja chat template file, for a model without one"),
     device: str = typer.Option("auto", "--device"),
     split_seed: int = typer.Option(1234, "--split-seed"),
     heldout: bool = typer.Option(False, "--heldout", help="SCENE_DIR is corpus/: score base (and --adapter) on the "
@@ -255,7 +270,8 @@ def evaluate(
     """Base vs fine-tuned on the held-out test split: perplexity, triggers, parse rate, persona."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if heldout:
-        _evaluate_heldout(scene_dir, adapter, json_out, out_dir, limit, model, device, engine, scene_adapters)
+        _evaluate_heldout(scene_dir, adapter, json_out, out_dir, limit, model, device, engine, scene_adapters,
+                          chat_template)
         return
     from xrstory.story import SceneError, load_scene
 
@@ -310,7 +326,8 @@ def evaluate(
 
 def _evaluate_heldout(corpus_dir: Path, adapter: Path | None, json_out: bool, out_dir: Path | None,
                       limit: int | None, model: str | None, device: str, engine: str = "torch",
-                      scene_adapters: Path | None = None) -> None:
+                      scene_adapters: Path | None = None, chat_template: Path | None = None) -> None:
+    from xrstory.mind.errors import ModelLoadError
     from xrstory.train.dataset import DatasetError
     from xrstory.train.heldout_eval import evaluate_heldout
 
@@ -327,12 +344,13 @@ def _evaluate_heldout(corpus_dir: Path, adapter: Path | None, json_out: bool, ou
         result = evaluate_heldout(corpus_dir, str(adapter) if adapter else None, model, device, limit,
                                   on_turn=None if json_out else lambda side, n: err.print(f"{side}: {n} turns",
                                                                                           end="\r"),
-                                  engine=engine, scene_adapters=scene_adapters)
+                                  engine=engine, scene_adapters=scene_adapters,
+                                  chat_template=str(chat_template) if chat_template else None)
     except DatasetError as exc:
         _print_problems(exc)
         raise typer.Exit(2) from None
-    except (FileNotFoundError, NotADirectoryError) as exc:
-        err.print(f"[red]error[/red] {exc}")
+    except (FileNotFoundError, NotADirectoryError, ModelLoadError) as exc:  # ModelLoadError: e.g. no chat template
+        err.print(f"[red]error[/red] {exc}", soft_wrap=True, highlight=False)
         raise typer.Exit(2) from None
     if out_dir is not None:
         from xrstory.train.heldout_report import write_heldout_report

@@ -88,17 +88,19 @@ def side_adapters(heldout: list[str], general: str | None, scene_adapters: Path 
     return sides
 
 
-def _load(engine: str, model: str | None, adapter: str | None, device: str):
+def _load(engine: str, model: str | None, adapter: str | None, device: str, chat_template: str | None = None):
     """The engine the replies decode on: torch (the trained weights as PEFT holds them) or llama.cpp (as
     players run them, the adapter converted to a GGUF LoRA)."""
     from xrstory.mind.engine import EngineSpec, load_engine
 
-    return load_engine(EngineSpec(engine=engine, model=model, adapter=adapter, device=device))
+    return load_engine(EngineSpec(engine=engine, model=model, adapter=adapter, device=device,
+                                  chat_template=chat_template))
 
 
 def evaluate_heldout(corpus_dir: Path, adapter: str | None, model: str | None = None, device: str = "auto",
                      limit: int | None = None, on_turn: Callable[[str, int], None] | None = None,
-                     persona: bool = True, engine: str = "torch", scene_adapters: Path | None = None) -> dict:
+                     persona: bool = True, engine: str = "torch", scene_adapters: Path | None = None,
+                     chat_template: str | None = None) -> dict:
     """{"sides": {side: scores}, "base": ..., "adapter": ... (the general side, or None), "records": {side: [...]}}.
 
     Sides: ``side_adapters``. Scores are ``score_by_scene`` plus ``persona_similarity``
@@ -120,7 +122,7 @@ def evaluate_heldout(corpus_dir: Path, adapter: str | None, model: str | None = 
         recs: list[TurnRecord] = []
         for path in dict.fromkeys(per_scene.values()):  # load each adapter once
             scenes = [(sc, ex) for sc, ex in by_scene if sc.scene.id in per_scene and per_scene[sc.scene.id] == path]
-            eng = _load(engine, model, path, device)
+            eng = _load(engine, model, path, device, chat_template)
             try:
                 recs += predict(eng, scenes, limit,
                                 on_turn=(lambda n, s=side, k=len(recs): on_turn(s, k + n)) if on_turn else None)
