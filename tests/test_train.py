@@ -235,24 +235,31 @@ def test_resume_continues_a_checkpoint_written_before_weighted_selection(scene, 
 
 
 def test_warm_start_loads_the_shipped_adapter_and_refuses_another_shape(scene, tmp_path):
-    """``init_adapter`` starts from the shipped adapter's weights: the step-0 validation loss is the
-    adapter's (far below the base model's), and an adapter of another LoRA shape is refused by name."""
+    """``init_adapter`` starts from the shipped adapter's weights: the validation loss with them
+    loaded is the adapter's (far below the base model's), and an adapter of another LoRA shape is
+    refused by name before any step. Scored with the trainer's own functions on one model: a new
+    LoRA's B matrices are zero, so before the copy the wrapped model is the base model (two whole
+    1-step fine-tunes took 111 s of CI here)."""
     from xrstory.mind.loader import ModelSpec, load_language_model
     from xrstory.train.config import TrainConfig
-    from xrstory.train.trainer import finetune
+    from xrstory.train.tokens import tokenize_example
+    from xrstory.train.trainer import finetune, load_initial_adapter, prepare_model, validate
 
     shipped = TrainConfig.load(ADAPTER / "train_config.json")
     splits = load_splits(scene)
     common = dict(method="lora", max_steps=1, batch_size=2, grad_accum=1, learning_rate=1e-5, limit_train=2,
                   limit_eval=4, eval_every=1, max_length=1024, warmup_ratio=0.0)
-    losses = {}
-    for name, init in (("base", None), ("warm", str(ADAPTER))):
-        cfg = TrainConfig(lora_r=shipped.lora_r, lora_alpha=shipped.lora_alpha, lora_layers=shipped.lora_layers,
-                          init_adapter=init, **common)
-        with load_language_model(ModelSpec(device="cpu")) as fresh:
-            losses[name] = finetune(fresh.model, fresh.tokenizer, splits, cfg, tmp_path / name,
-                                    progress=False).first_val_loss
-    assert losses["warm"] < 0.7 * losses["base"], losses
+    cfg = TrainConfig(lora_r=shipped.lora_r, lora_alpha=shipped.lora_alpha, lora_layers=shipped.lora_layers,
+                      init_adapter=str(ADAPTER), **common)
+    with load_language_model(ModelSpec(device="cpu")) as fresh:
+        val = [tokenize_example(fresh.tokenizer, e, cfg.trigger_weight) for e in splits.validation[:4]]
+        pad = fresh.tokenizer.pad_token_id if fresh.tokenizer.pad_token_id is not None else fresh.tokenizer.eos_token_id
+        model = prepare_model(fresh.model, cfg)
+        base = validate(model, val, pad, 2, "cpu").loss
+        load_initial_adapter(model, ADAPTER, cfg)
+        warm = validate(model, val, pad, 2, "cpu").loss
+    assert warm < 0.7 * base, (base, warm)
     cfg = TrainConfig(lora_r=4, lora_alpha=8, lora_layers=2, init_adapter=str(ADAPTER), **common)
     with load_language_model(ModelSpec(device="cpu")) as fresh, pytest.raises(ValueError, match="do not match"):
         finetune(fresh.model, fresh.tokenizer, splits, cfg, tmp_path / "wrong", progress=False)
+    assert not (tmp_path / "wrong" / "adapter_model.safetensors").exists()
