@@ -18,7 +18,7 @@ import statistics
 import time
 from pathlib import Path
 
-from xrstory.mind.engine import DecodeRequest, Engine
+from xrstory.mind.engine import DecodeRequest, Engine, EngineSpec, load_engine
 from xrstory.mind.prompt import plan_prompt
 from xrstory.mind.schema import reply_lark
 from xrstory.story import Story, load_scene
@@ -123,3 +123,15 @@ def bare_xllamacpp(engine, messages: list[dict], n_tokens: int, repeats: int) ->
         if len(stamps) > 2:
             tps.append((len(stamps) - 1) / (stamps[-1] - stamps[0]))
     return {"tokens_per_s": _median(tps), "tokens_per_s_all": [round(t, 1) for t in tps]}
+
+
+def engine_and_bare(spec: EngineSpec, scene_dir: Path, repeats: int, bare_tokens: int) -> dict:
+    """One load of ``spec``: ``engine_reply`` on the demo's turns and ``bare_xllamacpp`` on the
+    same server object (so the same weights and threads; with an adapter, the merged file)."""
+    with load_engine(spec) as eng:
+        turns, allowed = demo_turns(scene_dir, eng.count_tokens)
+        eng.warm_up(tuple(allowed))
+        return {"reply": engine_reply(eng, turns, allowed, repeats),
+                "bare": bare_xllamacpp(eng, turns[0], bare_tokens, repeats),
+                "threads": eng.threads, "source": str(eng.weights),
+                "prompt_tokens": eng.count_tokens(turns[0][0]["content"])}

@@ -19,8 +19,8 @@ import json
 import os
 from pathlib import Path
 
-from xrstory.bench.llm_engines import bare_xllamacpp, demo_turns, engine_reply
-from xrstory.mind.engine import EngineSpec, load_engine
+from xrstory.bench.llm_engines import engine_and_bare
+from xrstory.mind.engine import EngineSpec
 
 
 def parse_side(text: str) -> tuple[str, EngineSpec]:
@@ -33,16 +33,12 @@ def parse_side(text: str) -> tuple[str, EngineSpec]:
 
 
 def measure(spec: EngineSpec, scene_dir: Path, repeats: int) -> dict:
-    with load_engine(spec) as eng:
-        turns, allowed = demo_turns(scene_dir, eng.count_tokens)
-        eng.warm_up(tuple(allowed))
-        reply = engine_reply(eng, turns, allowed, repeats)
-        bare = bare_xllamacpp(eng, turns[0], 48, repeats)
-        return {"weights": str(eng.weights), "size_mb": round(Path(eng.weights).stat().st_size / 1e6, 1),
-                "prompt_tokens": eng.count_tokens(turns[0][0]["content"]),
-                **{k: reply[k] for k in ("tokens_per_s", "first_token_cold_ms", "first_token_cached_ms",
-                                         "prefill_tokens_per_s", "cached_turn_prefill_ms")},
-                "bare_tokens_per_s": bare["tokens_per_s"]}
+    m = engine_and_bare(spec, scene_dir, repeats, 48)
+    return {"weights": m["source"], "size_mb": round(Path(m["source"]).stat().st_size / 1e6, 1),
+            "prompt_tokens": m["prompt_tokens"],
+            **{k: m["reply"][k] for k in ("tokens_per_s", "first_token_cold_ms", "first_token_cached_ms",
+                                          "prefill_tokens_per_s", "cached_turn_prefill_ms")},
+            "bare_tokens_per_s": m["bare"]["tokens_per_s"]}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -19,19 +19,13 @@ from xrstory.bench.stats import ratio, spread
 
 
 def _engines_side_by_side(opts: BenchOptions, adapter: str | None = None) -> dict:
-    """llama.cpp engine (our constrained reply path) and bare xllamacpp, one load, same prompt:
-    both on the same server object, so the same weights (with ``adapter``: the merged file the
-    runtime runs) and threads."""
-    from xrstory.bench.llm_engines import bare_xllamacpp, demo_turns, engine_reply
-    from xrstory.mind.engine import EngineSpec, load_engine
+    """llama.cpp engine (our constrained reply path) and bare xllamacpp, one load, same prompt
+    (``llm_engines.engine_and_bare``; with ``adapter``: the merged file the runtime runs)."""
+    from xrstory.bench.llm_engines import engine_and_bare
+    from xrstory.mind.engine import EngineSpec
 
     spec = EngineSpec(engine="llamacpp", model=opts.model, threads=opts.threads, adapter=adapter)
-    with load_engine(spec) as eng:
-        turns, allowed = demo_turns(opts.scene_dir, eng.count_tokens)
-        eng.warm_up(tuple(allowed))
-        reply = engine_reply(eng, turns, allowed, opts.repeats)
-        bare = bare_xllamacpp(eng, turns[0], max(opts.llm_tokens, 32), opts.repeats)
-        return {"reply": reply, "bare": bare, "threads": eng.threads, "source": str(eng.weights)}
+    return engine_and_bare(spec, opts.scene_dir, opts.repeats, max(opts.llm_tokens, 32))
 
 
 def _scene_adapter(opts: BenchOptions) -> str | None:

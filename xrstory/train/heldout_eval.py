@@ -109,11 +109,7 @@ def evaluate_heldout(corpus_dir: Path, adapter: str | None, model: str | None = 
     """
     from dataclasses import asdict
 
-    embedder = None
-    if persona:
-        from xrstory.train.evaluate import load_embedder
-
-        embedder = load_embedder()
+    embedder = None  # loaded after the first engine: a model that cannot load fails before it
     by_scene = heldout_by_scene(corpus_dir)
     sides = side_adapters([sc.scene.id for sc, _ in by_scene], adapter, scene_adapters)
     result: dict = {"sides": {}, "records": {}, "adapter_path": adapter, "engine": engine,
@@ -129,6 +125,10 @@ def evaluate_heldout(corpus_dir: Path, adapter: str | None, model: str | None = 
             finally:
                 eng.close()
         scores = score_by_scene(recs)
+        if persona and embedder is None:
+            from xrstory.train.evaluate import load_embedder
+
+            embedder = load_embedder()
         if embedder is not None:
             for key, sim in persona_scores(recs, embedder).items():
                 scores[key]["persona_similarity"] = sim
