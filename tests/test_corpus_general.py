@@ -45,12 +45,29 @@ def test_general_splits_never_read_the_held_out_scenes(tmp_path):
         (corpus / name / "scene.toml").write_text("this is [not toml", encoding="utf-8")
         (corpus / name / "dialogue.jsonl").write_text("{broken\n", encoding="utf-8")
     splits, used = general_splits(corpus, CurriculumConfig(conversations=3))
-    assert len(used) == len(training_scene_dirs(corpus)) == 9
+    assert len(used) == len(training_scene_dirs(corpus)) >= 9
     assert not {"clockmaker_shop", "field_hospital", "rain_market"} & set(used)
     assert splits.train and splits.validation and not splits.test
     assert {e.scene_id for e in splits.train} == set(used)
     kinds = {e.kind for e in splits.train}
     assert {"plain", "not_yet", "wrong_character", "injection"} <= kinds
+
+
+def test_validation_scenes_are_not_trained_on_and_become_the_selection_turns(tmp_path):
+    corpus = tmp_path / "corpus"
+    shutil.copytree(ROOT / "corpus", corpus)
+    split = split_file(corpus)
+    (corpus / "split.toml").write_text(f"held_out = {json.dumps(split['held_out'])}\n"
+                                       'validation = ["night_train"]\n', encoding="utf-8")
+    splits, used = general_splits(corpus, CurriculumConfig(conversations=2))
+    assert "night_train" not in used and "night_train" not in {e.scene_id for e in splits.train + splits.validation}
+    assert {e.scene_id for e in splits.selection} == {"night_train"}
+    assert all(e.kind for e in splits.selection) and any(e.triggers for e in splits.selection)
+    assert len(splits.selection) == len((corpus / "night_train" / "dialogue.jsonl").read_text().splitlines())
+    (corpus / "split.toml").write_text(f"held_out = {json.dumps(split['held_out'])}\n"
+                                       f"validation = [{json.dumps(split['held_out'][0])}]\n", encoding="utf-8")
+    with pytest.raises(DatasetError, match="both held out and validation"):
+        training_scene_dirs(corpus)
 
 
 def test_heldout_examples_are_the_held_out_dialogue():
@@ -106,10 +123,17 @@ def test_two_step_general_finetune_writes_an_adapter(tmp_path):
     out = tmp_path / "general"
     r = _cli("finetune", "corpus", "--general", "--out", str(out), "--max-steps", "2", "--batch-size", "1",
              "--grad-accum", "1", "--limit-train", "2", "--limit-eval", "2", "--lora-layers", "2",
-             "--eval-every", "2", "--conversations", "2")
+             "--eval-every", "2", "--conversations", "2", "--limit-selection", "4")
     assert r.returncode == 0, r.stderr[-2000:]
     said = " ".join(r.stderr.split())
-    assert "general: 9 scenes" in said and "held-out scenes not read" in said
+    n_train = len(training_scene_dirs(ROOT / "corpus"))
+    assert f"general: {n_train} scenes" in said and "held-out scenes not read" in said
+    validation = split_file(ROOT / "corpus").get("validation", [])
+    assert validation and f"checkpoint chosen on the unseen scenes {', '.join(sorted(validation))}" in said
+    history = json.loads((out / "history.json").read_text())
+    # steps 0 and 2 scored on 4 turns of the unseen scenes, the checkpoint kept by that decision
+    assert history["selection_examples"] == 4 and len(history["sel_decision"]) == 2
+    assert all(0.0 <= d <= 1.0 for d in history["sel_decision"])
     for name in ("adapter_model.safetensors", "adapter_config.json", "train_config.json", "history.json"):
         assert (out / name).is_file(), name
     cfg = json.loads((out / "train_config.json").read_text())

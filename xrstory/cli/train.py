@@ -75,7 +75,9 @@ def _training_splits(scene_dir: Path, general: bool, curriculum: bool, conversat
     try:
         if general:
             splits, used = general_splits(scene_dir, cur, corpus_weight, split_seed)
-            return splits, f"general: {len(used)} scenes ({', '.join(used)}), held-out scenes not read"
+            picked = sorted({e.scene_id for e in splits.selection})
+            return splits, (f"general: {len(used)} scenes ({', '.join(used)}), held-out scenes not read"
+                            + (f"; checkpoint chosen on the unseen scenes {', '.join(picked)}" if picked else ""))
         scene = load_scene(scene_dir)
         splits = scene_splits(scene, cur, corpus_weight, split_seed, transcripts=transcripts, use_corpus=use_corpus)
         return splits, f"scene {scene.scene.id}" + ("" if use_corpus else " (its dialogue.jsonl not read)") + (
@@ -95,6 +97,8 @@ def _dry_run(splits, source: str) -> None:
 
     t = Table(title=f"{source}: examples per kind")
     parts = {"train": splits.train, "validation": splits.validation, "test": splits.test}
+    if splits.selection:
+        parts["selection"] = splits.selection
     for col in ("kind", *parts):
         t.add_column(col)
     counts = {name: Counter(e.kind or "unlabelled" for e in ex) for name, ex in parts.items()}
@@ -147,6 +151,9 @@ def finetune(
     schedule: str = typer.Option("cosine", "--schedule", help="cosine, linear or constant"),
     limit_train: int | None = typer.Option(None, "--limit-train", help="first N training examples only"),
     limit_eval: int | None = typer.Option(None, "--limit-eval", help="first N validation examples only"),
+    limit_selection: int | None = typer.Option(None, "--limit-selection", min=1,
+                                               help="with --general: N of the validation scenes' turns "
+                                                    "(corpus/split.toml), spread over them, choose the checkpoint"),
     transcripts: list[Path] = typer.Option([], "--transcript", help="playthrough transcript.jsonl (repeatable)"),
     model: str | None = typer.Option(None, "--model", help="base model: HF id, folder or .gguf (default SmolLM2)"),
     chat_template: Path | None = typer.Option(None, "--chat-template",
@@ -186,7 +193,8 @@ def finetune(
                       target_modules=tuple(m.strip() for m in target_modules.split(",") if m.strip()),
                       lora_layers=lora_layers, trigger_weight=trigger_weight, eval_every=eval_every,
                       patience=patience, seed=seed, init_adapter=str(init_adapter) if init_adapter else None,
-                      limit_train=limit_train, limit_eval=limit_eval, device=device,
+                      limit_train=limit_train, limit_eval=limit_eval, limit_selection=limit_selection,
+                      device=device,
                       extra={"scene": str(scene_dir), "split_seed": split_seed, "base_model": model or "default",
                              "transcripts": [str(t) for t in transcripts]})
     cfg.extra.update({"general": general, "curriculum_conversations": conversations if curriculum else 0,

@@ -38,6 +38,7 @@ class TrainConfig:
     seed: int = 0
     limit_train: int | None = None  # use only the first N training examples (CI smoke runs)
     limit_eval: int | None = None
+    limit_selection: int | None = None  # selection-scene turns scored per pass (None: all), spread over them
     device: str = "auto"
     checkpoint_every: int = 20
     # warm start: a PEFT adapter folder with the same LoRA shape (rank, modules, layers) whose

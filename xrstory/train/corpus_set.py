@@ -9,6 +9,11 @@ its curriculum alone.
 out, each as above but with no test split (the held-out scenes are the test). The held-out scenes'
 folders are never opened here: ``training_scene_dirs`` drops them by name before anything loads.
 ``heldout_examples(corpus_dir)`` is the other side: all their lines, labelled, for evaluation.
+
+``corpus/split.toml`` may also name ``validation`` scenes: never trained on either, their
+hand-written lines become ``Splits.selection``, on which the trainer chooses the checkpoint (how
+well it decides fire vs hold back on a story it has not seen), so the held-out scenes stay a test
+that no training choice was tuned on.
 """
 
 from __future__ import annotations
@@ -40,9 +45,13 @@ def split_file(corpus_dir: Path) -> dict:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise DatasetError([f"{path}: {exc}"]) from None
-    held = data.get("held_out")
-    if not isinstance(held, list) or not all(isinstance(h, str) for h in held):
-        raise DatasetError([f"{path}: held_out must be a list of scene folder names"])
+    for key in ("held_out", "validation"):
+        names = data.get(key, [] if key == "validation" else None)
+        if not isinstance(names, list) or not all(isinstance(h, str) for h in names):
+            raise DatasetError([f"{path}: {key} must be a list of scene folder names"])
+    both = set(data["held_out"]) & set(data.get("validation", []))
+    if both:
+        raise DatasetError([f"{path}: {sorted(both)} both held out and validation: a scene is one or the other"])
     return data
 
 
@@ -51,12 +60,19 @@ def _scene_dirs(corpus_dir: Path) -> list[Path]:
 
 
 def training_scene_dirs(corpus_dir: Path) -> list[Path]:
-    held = set(split_file(corpus_dir)["held_out"])
+    split = split_file(corpus_dir)
     names = {p.name for p in _scene_dirs(corpus_dir)}
-    unknown = held - names
-    if unknown:
-        raise DatasetError([f"{Path(corpus_dir) / 'split.toml'}: held_out names no scene folder: {sorted(unknown)}"])
-    return [p for p in _scene_dirs(corpus_dir) if p.name not in held]
+    for key in ("held_out", "validation"):
+        unknown = set(split.get(key, [])) - names
+        if unknown:
+            raise DatasetError([f"{Path(corpus_dir) / 'split.toml'}: {key} names no scene folder: {sorted(unknown)}"])
+    kept_out = set(split["held_out"]) | set(split.get("validation", []))
+    return [p for p in _scene_dirs(corpus_dir) if p.name not in kept_out]
+
+
+def validation_scene_dirs(corpus_dir: Path) -> list[Path]:
+    names = set(split_file(corpus_dir).get("validation", []))
+    return [p for p in _scene_dirs(corpus_dir) if p.name in names]
 
 
 def heldout_scene_dirs(corpus_dir: Path) -> list[Path]:
@@ -114,8 +130,11 @@ def general_splits(corpus_dir: Path, curriculum: CurriculumConfig | None = Curri
         train += s.train
         val += s.validation
         used.append(scene.scene.id)
+    selection = [e for folder in validation_scene_dirs(corpus_dir)
+                 for e in build_examples(load_scene(folder), folder / "dialogue.jsonl")]
     # validation shuffled too: --limit-eval takes its first N, which must not all be one scene
-    return Splits(train=_shuffled(train, seed), validation=_shuffled(val, seed + 1), test=[]), used
+    return Splits(train=_shuffled(train, seed), validation=_shuffled(val, seed + 1), test=[],
+                  selection=selection), used
 
 
 def heldout_examples(corpus_dir: Path) -> list[Example]:

@@ -85,9 +85,13 @@ class Splits:
     train: list[Example]
     validation: list[Example]
     test: list[Example]
+    # turns of scenes never trained on (corpus/split.toml ``validation``): the trainer keeps the
+    # checkpoint that decides them best (fire vs hold back), not the one of lowest loss
+    selection: list[Example] = field(default_factory=list)
 
     def sizes(self) -> dict[str, int]:
-        return {"train": len(self.train), "validation": len(self.validation), "test": len(self.test)}
+        sizes = {"train": len(self.train), "validation": len(self.validation), "test": len(self.test)}
+        return sizes | ({"selection": len(self.selection)} if self.selection else {})
 
 
 def read_dialogue(path: Path) -> list[tuple[int, DialogueLine]]:

@@ -106,6 +106,7 @@ class ReplyScores:
     weight: float  # sum of those weights
     tokens: int  # reply tokens scored
     trigger_exact: int  # examples with every trigger-list token right under teacher forcing
+    exact_rows: tuple[bool, ...] = ()  # the same, per example of the batch
 
 
 @torch.no_grad()
@@ -120,4 +121,4 @@ def reply_scores(model, batch: dict[str, torch.Tensor]) -> ReplyScores:
     rows = keep.nonzero()[:, 0]  # example index of each reply position
     wrong_rows = set(rows[span & ~right].tolist())
     return ReplyScores(float(per_token.sum()), float((per_token * w).sum()), float(w.sum()), int(keep.sum()),
-                       keep.shape[0] - len(wrong_rows))
+                       keep.shape[0] - len(wrong_rows), tuple(i not in wrong_rows for i in range(keep.shape[0])))

@@ -4,7 +4,9 @@ accumulation, validation-loss early stopping, checkpoints and resume.
 Written out by hand (nanoGPT-style) rather than through ``transformers.Trainer`` so every
 step is readable: batches -> reply-only loss -> accumulate -> clip -> step -> schedule.
 Output folder: the adapter (or full model) of the best validation loss (weighted like the
-training loss, so the trigger decision counts as much as in training), ``train_config.json``,
+training loss, so the trigger decision counts as much as in training) or, where the splits carry
+``selection`` turns (scenes never trained on), of the best decision on those (``decision_score``;
+lower loss on the training scenes' phrasing came with worse decisions on new stories), ``train_config.json``,
 ``history.json`` (losses per step; per validation pass the plain and weighted loss and the share
 of validation turns whose trigger list is right token for token), and ``checkpoint/`` for resuming.
 """
@@ -124,6 +126,33 @@ def validate(model, data: list[Tokenized], pad_id: int, batch_size: int, device)
                       sum(s.trigger_exact for s in scores) / max(len(data), 1))
 
 
+@dataclass(frozen=True)
+class Decisions:
+    fire: float  # share of firing turns whose trigger list is right (teacher forced: what greedy names)
+    hold: float  # share of the other turns whose (empty) trigger list is right
+    score: float  # their mean: a checkpoint cannot win by always firing or never firing
+
+
+@torch.no_grad()
+def decision_score(model, data: list[Tokenized], fires: list[bool], pad_id: int, batch_size: int,
+                   device) -> Decisions:
+    """How well the model decides fire vs hold back on ``data`` (``fires[i]``: turn i's gold fires)."""
+    was_training = model.training
+    model.eval()
+    exact: list[bool] = []
+    for i in range(0, len(data), batch_size):
+        batch = {k: v.to(device) for k, v in collate(data[i:i + batch_size], pad_id).items()}
+        exact += reply_scores(model, batch).exact_rows
+    model.train(was_training)
+
+    def share(want: bool) -> float:
+        rows = [e for e, f in zip(exact, fires) if f == want]
+        return sum(rows) / len(rows) if rows else 1.0
+
+    fire, hold = share(True), share(False)
+    return Decisions(fire, hold, (fire + hold) / 2)
+
+
 def _save(model, out: Path, cfg: TrainConfig) -> None:
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)  # PEFT: adapter only; full: the whole model (safetensors)
@@ -148,6 +177,11 @@ def finetune(model, tokenizer, splits: Splits, cfg: TrainConfig, out_dir: str | 
 
     train, dropped_train = tok(splits.train, cfg.limit_train)
     val, dropped_val = tok(splits.validation, cfg.limit_eval)
+    chosen = splits.selection
+    if cfg.limit_selection is not None and len(chosen) > cfg.limit_selection:  # evenly spread: every scene, kind
+        chosen = [chosen[i * len(chosen) // cfg.limit_selection] for i in range(cfg.limit_selection)]
+    selection = [(tokenize_example(tokenizer, e, cfg.trigger_weight), bool(e.triggers)) for e in chosen]
+    selection = [(t, f) for t, f in selection if len(t.input_ids) <= cfg.max_length]
     if not train or not val:
         raise ValueError(f"need training and validation examples (train {len(train)}, validation {len(val)}; "
                          f"{dropped_train + dropped_val} longer than max_length {cfg.max_length} were dropped)")
@@ -164,7 +198,8 @@ def finetune(model, tokenizer, splits: Splits, cfg: TrainConfig, out_dir: str | 
     total_steps = cfg.max_steps or max(1, int(per_epoch * cfg.epochs))
 
     history = {"step": [], "train_loss": [], "val_step": [], "val_loss": [], "val_weighted_loss": [],
-               "val_trigger_exact": [], "lr": [],
+               "val_trigger_exact": [], "lr": [], "sel_fire": [], "sel_hold": [], "sel_decision": [],
+               "selection_examples": len(selection),
                "dropped_long_examples": dropped_train + dropped_val, "train_examples": len(train),
                "val_examples": len(val), "base_model": base_source, "method": cfg.method}
     step, best, bad_evals, stopped_early = 0, float("inf"), 0, False
@@ -179,16 +214,30 @@ def finetune(model, tokenizer, splits: Splits, cfg: TrainConfig, out_dir: str | 
         history.setdefault("val_weighted_loss", list(history["val_loss"]))
         history.setdefault("val_trigger_exact", [float("nan")] * len(history["val_loss"]))
 
-    def record(at: int) -> Validation:
+    for key in ("sel_fire", "sel_hold", "sel_decision"):  # a checkpoint from before selection scenes
+        history.setdefault(key, [])
+
+    def rank(i: int) -> tuple[float, float]:
+        """Validation pass i's rank, lower is better: the decision on the selection scenes first."""
+        sel = history["sel_decision"]
+        return (-sel[i] if i < len(sel) else 0.0, history["val_weighted_loss"][i])
+
+    def record(at: int) -> tuple[Validation, tuple[float, float]]:
         v = validate(model, val, pad_id, cfg.batch_size, device)
         history["val_step"].append(at)
         history["val_loss"].append(v.loss)
         history["val_weighted_loss"].append(v.weighted_loss)
         history["val_trigger_exact"].append(v.trigger_exact)
-        return v
+        if selection:
+            d = decision_score(model, [t for t, _ in selection], [f for _, f in selection], pad_id,
+                               cfg.batch_size, device)
+            history["sel_fire"].append(d.fire)
+            history["sel_hold"].append(d.hold)
+            history["sel_decision"].append(d.score)
+        return v, rank(len(history["val_loss"]) - 1)
 
     if not history["val_loss"]:
-        best = record(0).weighted_loss
+        best = record(0)[1]
         _save(model, out, cfg)
     first_val = history["val_loss"][0]
 
@@ -200,6 +249,8 @@ def finetune(model, tokenizer, splits: Splits, cfg: TrainConfig, out_dir: str | 
     reply_tokens = 0
     with bar:
         task = bar.add_task("train", total=total_steps, completed=step, info=f"val {first_val:.3f}")
+        if not isinstance(best, tuple):  # resumed from a checkpoint that ranked by loss alone
+            best = (0.0, best)
         while step < total_steps:
             running = 0.0
             for _ in range(cfg.grad_accum):
@@ -222,16 +273,19 @@ def finetune(model, tokenizer, splits: Splits, cfg: TrainConfig, out_dir: str | 
             history["step"].append(step)
             history["train_loss"].append(running)
             history["lr"].append(lr)
-            info = f"loss {running:.3f} · best val {best:.3f}"
+            info = f"loss {running:.3f} · best val {best[1]:.3f}"
             if step % cfg.eval_every == 0 or step == total_steps:
-                v = record(step)
-                if v.weighted_loss < best - 1e-4:
-                    best, bad_evals = v.weighted_loss, 0
+                v, now = record(step)
+                if now[0] < best[0] - 1e-9 or (now[0] <= best[0] + 1e-9 and now[1] < best[1] - 1e-4):
+                    best, bad_evals = now, 0
                     _save(model, out, cfg)
                 else:
                     bad_evals += 1
-                info = (f"loss {running:.3f} · val {v.loss:.3f} (weighted {v.weighted_loss:.3f}, best {best:.3f}) "
+                info = (f"loss {running:.3f} · val {v.loss:.3f} (weighted {v.weighted_loss:.3f}, best {best[1]:.3f}) "
                         f"· triggers right {100 * v.trigger_exact:.0f}%")
+                if selection:
+                    info += (f" · unseen scenes: fire {100 * history['sel_fire'][-1]:.0f}% hold "
+                             f"{100 * history['sel_hold'][-1]:.0f}% (best {-100 * best[0]:.1f})")
                 if bad_evals >= cfg.patience:
                     stopped_early = True
             if step % cfg.checkpoint_every == 0 or stopped_early or step == total_steps:
@@ -251,6 +305,6 @@ def finetune(model, tokenizer, splits: Splits, cfg: TrainConfig, out_dir: str | 
     history["stopped_early"] = stopped_early
     history["seconds"] = seconds
     (out / "history.json").write_text(json.dumps(history, indent=2), encoding="utf-8")
-    kept = min(range(len(history["val_loss"])), key=lambda i: history["val_weighted_loss"][i])
+    kept = min(range(len(history["val_loss"])), key=rank)
     return TrainResult(out, step, history["val_loss"][kept], first_val, history, stopped_early, seconds,
                        reply_tokens / seconds if seconds else 0.0)
