@@ -130,6 +130,32 @@ def test_llamacpp_never_repeats_a_trigger_even_when_asked(engine):
             assert all(head.count(f'"{t}"') <= 1 for t in allowed), res.text
 
 
+def test_llamacpp_writes_the_reply_opening_into_the_prompt(engine, monkeypatch):
+    """Every reply starts with the same 4 tokens; the engine prefills them instead of spending a
+    decode step on each. The reply still reads whole (the opening comes with the first token),
+    the same as when it was generated, with 4 tokens more prompt and 4 fewer generated."""
+    import xrstory.mind.engine_llamacpp as engine_llamacpp
+    from xrstory.mind.schema import REPLY_OPENING, split_opening
+
+    lark = reply_lark(["light_stove"])
+    opening, rest = split_opening(lark)
+    assert opening == REPLY_OPENING and rest != lark and split_opening(rest) == ("", rest)
+    assert split_opening('start: "x"') == ("", 'start: "x"')  # not a reply grammar: untouched
+    req = DecodeRequest("opening", [{"role": "user", "content": "Please light the stove."}],
+                        lark=lark, allowed_triggers=("light_stove",), max_tokens=80)
+    deltas = [(delta, step) for delta, step in engine.stream(req)]
+    first, res = next(d for d, _ in deltas if d), deltas[-1][1]
+    assert first.startswith(REPLY_OPENING) and res.text.startswith(REPLY_OPENING), (first, res.text)
+    json.loads(res.text)
+    monkeypatch.setattr(engine_llamacpp, "split_opening", lambda grammar: ("", grammar))  # as before
+    *_, (_d, generated) = engine.stream(req)
+    assert generated.text.startswith(REPLY_OPENING)
+    n = engine.count_tokens(REPLY_OPENING)
+    assert res.prompt_tokens == generated.prompt_tokens + n, (res.prompt_tokens, generated.prompt_tokens)
+    assert res.tokens <= generated.tokens - n + 1, (res.tokens, generated.tokens)
+    assert json.loads(res.text)["triggers"] == json.loads(generated.text)["triggers"]
+
+
 # -- barge-in ------------------------------------------------------------------------------------
 
 def _tokens_after_stop(eng, key: str, stop_at: int) -> tuple[int, int, str]:

@@ -4,7 +4,10 @@ Why: on a CPU it decodes the quantized GGUF ~5x faster than our fp32 torch loop 
 section ``llm``), and its prompt cache makes a turn prefill only the tokens that changed.
 
 - The reply grammar is ``schema.reply_lark`` (``%llguidance``), the torch path's grammar; llama.cpp
-  has LLGuidance compiled in and enforces it token by token.
+  has LLGuidance compiled in and enforces it token by token. The opening every reply shares
+  (``{"triggers":``) is written into the prompt as an assistant prefill rather than generated:
+  forced tokens still cost a decode step each (~14 ms here), and the first words of ``say`` come
+  4 steps sooner (``schema.split_opening``).
 - One slot per character (``n_parallel``; ``id_slot`` pinned per key), each with its own KV
   cache, so one character's turn never evicts the other's prompt (``cache_prompt``).
 - Streaming: ``handle_chat_completions`` calls back with each token's chunk on a worker thread;
@@ -41,7 +44,7 @@ from xrstory.mind.engine import (
     EngineSpec,
     Stop,
 )
-from xrstory.mind.schema import MAX_SAY_CHARS
+from xrstory.mind.schema import MAX_SAY_CHARS, split_opening
 
 log = logging.getLogger(__name__)
 
@@ -251,9 +254,13 @@ class LlamaCppEngine(Engine):
         return result
 
     # -- the request ------------------------------------------------------------------------
-    def _body(self, request: DecodeRequest) -> dict:
+    def _body(self, request: DecodeRequest) -> tuple[dict, str]:
+        """The request body, and the reply's opening written into the prompt (``schema.split_opening``:
+        an assistant prefill, so the 4 tokens every reply starts with cost no decode steps)."""
         s = request.sampling
-        body = {"messages": request.messages, "stream": True, "cache_prompt": True,
+        opening, lark = split_opening(request.lark) if request.lark is not None else ("", None)
+        messages = request.messages + ([{"role": "assistant", "content": opening}] if opening else [])
+        body = {"messages": messages, "stream": True, "cache_prompt": True,
                 "id_slot": self.slot_of(request.key), "max_tokens": _hard_cap(request),
                 "temperature": s.temperature, "top_p": s.top_p, "seed": s.seed,
                 "repeat_penalty": s.llamacpp_repeat_penalty, "repeat_last_n": s.repeat_last_n,
@@ -262,14 +269,14 @@ class LlamaCppEngine(Engine):
                 "dry_multiplier": s.dry_multiplier,
                 "dry_base": s.dry_base, "dry_allowed_length": s.dry_allowed_length,
                 "dry_penalty_last_n": s.dry_last_n}
-        if request.lark is not None:
-            body["grammar"] = request.lark
+        if lark is not None:
+            body["grammar"] = lark
         elif request.schema is not None:
             body["json_schema"] = request.schema
-        return body
+        return body, opening
 
     def stream(self, request: DecodeRequest, should_stop: Stop | None = None) -> Iterator[tuple[str, DecodeResult]]:
-        body = self._body(request)
+        body, opening = self._body(request)
         chunks: queue.Queue = queue.Queue()
         stop = threading.Event()  # set by should_stop (polled per chunk) or by closing this generator
 
@@ -298,6 +305,9 @@ class LlamaCppEngine(Engine):
                     if chunk is _END:
                         break
                     delta = self._take(chunk, res, request, t0)
+                    if delta and opening and res.tokens == 1:  # the reply as a whole: opening first,
+                        delta = opening + delta  # with the first generated token (its clock is that token's)
+                        res.text = opening + res.text
                     if delta:
                         yield delta, res
             finally:

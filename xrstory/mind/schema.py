@@ -57,6 +57,22 @@ def _lit(text: str) -> str:
     return json.dumps(text)
 
 
+# what every reply begins with, whatever it decides: the llama.cpp engine writes it into the prompt
+# (an assistant prefill) instead of generating it one forced token per decode step
+REPLY_OPENING = '{"triggers":'
+_START = "start: " + _lit('{"triggers": [')
+
+
+def split_opening(lark: str) -> tuple[str, str]:
+    """(the text every reply of ``lark`` starts with, the grammar of the rest), for a grammar from
+    ``reply_lark``; ("", ``lark``) for any other grammar. The rest is the same language without
+    its opening, so a reply is ``opening + what the rest's grammar accepts``."""
+    head, sep, tail = lark.partition("\n" + _START)
+    if not sep:
+        return "", lark
+    return REPLY_OPENING, head + "\nstart: " + _lit(" [") + tail
+
+
 def reply_lark(allowed_triggers: list[str], max_triggers: int = MAX_TRIGGERS,
                max_say_chars: int = MAX_SAY_CHARS) -> str:
     """The ``%llguidance`` Lark grammar of a reply, serialised exactly as ``reply.reply_to_json``

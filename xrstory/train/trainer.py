@@ -146,7 +146,7 @@ def decision_score(model, data: list[Tokenized], fires: list[bool], pad_id: int,
     model.train(was_training)
 
     def share(want: bool) -> float:
-        rows = [e for e, f in zip(exact, fires) if f == want]
+        rows = [e for e, f in zip(exact, fires, strict=True) if f == want]
         return sum(rows) / len(rows) if rows else 1.0
 
     fire, hold = share(True), share(False)
