@@ -110,6 +110,7 @@ class Validation:
     loss: float  # mean reply-token cross-entropy
     weighted_loss: float  # the same, weighted like the training loss (trigger tokens x trigger_weight)
     trigger_exact: float  # share of examples whose trigger list is predicted right token for token
+    exact_rows: tuple[bool, ...] = ()  # the same, per example of ``data``
 
 
 @torch.no_grad()
@@ -123,7 +124,8 @@ def validate(model, data: list[Tokenized], pad_id: int, batch_size: int, device)
     tokens = sum(s.tokens for s in scores)
     return Validation(sum(s.loss for s in scores) / max(tokens, 1),
                       sum(s.weighted_loss for s in scores) / max(sum(s.weight for s in scores), 1e-9),
-                      sum(s.trigger_exact for s in scores) / max(len(data), 1))
+                      sum(s.trigger_exact for s in scores) / max(len(data), 1),
+                      tuple(e for s in scores for e in s.exact_rows))
 
 
 @dataclass(frozen=True)
@@ -133,17 +135,10 @@ class Decisions:
     score: float  # their mean: a checkpoint cannot win by always firing or never firing
 
 
-@torch.no_grad()
 def decision_score(model, data: list[Tokenized], fires: list[bool], pad_id: int, batch_size: int,
                    device) -> Decisions:
     """How well the model decides fire vs hold back on ``data`` (``fires[i]``: turn i's gold fires)."""
-    was_training = model.training
-    model.eval()
-    exact: list[bool] = []
-    for i in range(0, len(data), batch_size):
-        batch = {k: v.to(device) for k, v in collate(data[i:i + batch_size], pad_id).items()}
-        exact += reply_scores(model, batch).exact_rows
-    model.train(was_training)
+    exact = validate(model, data, pad_id, batch_size, device).exact_rows
 
     def share(want: bool) -> float:
         rows = [e for e, f in zip(exact, fires, strict=True) if f == want]
