@@ -195,6 +195,9 @@ def test_scene_splits_keep_the_test_split_and_reproduce_the_old_split_without_cu
     hand = [e for e in mixed.train if not e.source.startswith("curriculum:")]
     assert len(hand) == 2 * len(old.train)
     assert any(e.source.startswith("curriculum:") for e in mixed.validation)
+    # the checkpoint is chosen on the author's own validation lines, never on generated ones
+    assert [e.source for e in mixed.selection] == [e.source for e in old.validation]
+    assert not plain.selection  # without a curriculum: chosen by loss, as the shipped adapter was
 
 
 def test_eval_of_a_scene_without_dialogue_tests_on_unseen_curriculum_turns(tmp_path):

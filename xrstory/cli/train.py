@@ -81,7 +81,8 @@ def _training_splits(scene_dir: Path, general: bool, curriculum: bool, conversat
         scene = load_scene(scene_dir)
         splits = scene_splits(scene, cur, corpus_weight, split_seed, transcripts=transcripts, use_corpus=use_corpus)
         return splits, f"scene {scene.scene.id}" + ("" if use_corpus else " (its dialogue.jsonl not read)") + (
-            " + curriculum" if cur else "")
+            " + curriculum" if cur else "") + (f"; checkpoint chosen on its {len(splits.selection)} hand-written "
+                                                "validation turns" if splits.selection else "")
     except (SceneError, DatasetError, ScriptError) as exc:
         _print_problems(exc)
     except (FileNotFoundError, NotADirectoryError) as exc:
@@ -152,8 +153,9 @@ def finetune(
     limit_train: int | None = typer.Option(None, "--limit-train", help="first N training examples only"),
     limit_eval: int | None = typer.Option(None, "--limit-eval", help="first N validation examples only"),
     limit_selection: int | None = typer.Option(None, "--limit-selection", min=1,
-                                               help="with --general: N of the validation scenes' turns "
-                                                    "(corpus/split.toml), spread over them, choose the checkpoint"),
+                                               help="N of the turns that choose the checkpoint (with --general: "
+                                                    "the validation scenes' of corpus/split.toml; else the scene's "
+                                                    "hand-written validation turns), spread over them"),
     transcripts: list[Path] = typer.Option([], "--transcript", help="playthrough transcript.jsonl (repeatable)"),
     model: str | None = typer.Option(None, "--model", help="base model: HF id, folder or .gguf (default SmolLM2)"),
     chat_template: Path | None = typer.Option(None, "--chat-template",

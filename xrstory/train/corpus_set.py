@@ -3,7 +3,9 @@
 ``scene_splits(scene)``: a scene's ``dialogue.jsonl`` split by conversation as before (its test
 split unchanged), with the generated curriculum added to train and validation and the hand-written
 training lines counted ``corpus_weight`` times; a scene without ``dialogue.jsonl`` is split from
-its curriculum alone.
+its curriculum alone. With both, the hand-written validation turns are also the ``selection``: the
+checkpoint kept is the one that decides the author's own lines best, not the one of lowest loss on
+a validation set that is mostly generated.
 
 ``general_splits(corpus_dir)``: every scene of ``corpus/`` except those ``corpus/split.toml`` holds
 out, each as above but with no test split (the held-out scenes are the test). The held-out scenes'
@@ -113,7 +115,8 @@ def scene_splits(scene: Scene, curriculum: CurriculumConfig | None = CurriculumC
         if not gen:
             return Splits(train=s.train * max(1, corpus_weight), validation=s.validation, test=s.test)
         train = s.train * max(1, corpus_weight) + g_train + g_test
-        return Splits(train=_shuffled(train, seed), validation=s.validation + g_val, test=s.test)
+        return Splits(train=_shuffled(train, seed), validation=s.validation + g_val, test=s.test,
+                      selection=list(s.validation))
     if not gen:
         raise DatasetError([f"{corpus}: no dialogue and the curriculum is off: nothing to train on"])
     return Splits(train=_shuffled(g_train, seed), validation=g_val, test=g_test if with_test else [])

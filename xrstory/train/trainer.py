@@ -5,8 +5,9 @@ Written out by hand (nanoGPT-style) rather than through ``transformers.Trainer``
 step is readable: batches -> reply-only loss -> accumulate -> clip -> step -> schedule.
 Output folder: the adapter (or full model) of the best validation loss (weighted like the
 training loss, so the trigger decision counts as much as in training) or, where the splits carry
-``selection`` turns (scenes never trained on), of the best decision on those (``decision_score``;
-lower loss on the training scenes' phrasing came with worse decisions on new stories), ``train_config.json``,
+``selection`` turns (scenes never trained on, or a scene's own hand-written validation turns), of the
+best decision on those (``decision_score``; lower loss on the training phrasing came with worse
+decisions on new stories), ``train_config.json``,
 ``history.json`` (losses per step; per validation pass the plain and weighted loss and the share
 of validation turns whose trigger list is right token for token), and ``checkpoint/`` for resuming.
 """
@@ -279,7 +280,7 @@ def finetune(model, tokenizer, splits: Splits, cfg: TrainConfig, out_dir: str | 
                 info = (f"loss {running:.3f} · val {v.loss:.3f} (weighted {v.weighted_loss:.3f}, best {best[1]:.3f}) "
                         f"· triggers right {100 * v.trigger_exact:.0f}%")
                 if selection:
-                    info += (f" · unseen scenes: fire {100 * history['sel_fire'][-1]:.0f}% hold "
+                    info += (f" · selection: fire {100 * history['sel_fire'][-1]:.0f}% hold "
                              f"{100 * history['sel_hold'][-1]:.0f}% (best {-100 * best[0]:.1f})")
                 if bad_evals >= cfg.patience:
                     stopped_early = True
