@@ -51,6 +51,9 @@ def test_quick_run_measures_every_figure(tmp_path):
         assert _is_number(value) or (key in optional and value is None), f"{key} = {value!r}"
     # the figures mean what they say
     assert doc["llm"]["tokens_per_s"] > 0 and doc["llm"]["generate_tokens_per_s"] > 0
+    # torch also measured on the llama.cpp engine's thread count (equal cores), never on more
+    assert doc["llm"]["torch_same_threads"] <= doc["llm"]["torch_threads"]
+    assert doc["llm"]["torch_same_threads_tokens_per_s"] > 0
     assert doc["llm"]["ttft_cached_ms"] <= doc["llm"]["ttft_cold_ms"] * 1.5  # cached prefix is not slower
     v2v = doc["voice_to_voice_ms"]
     assert v2v["n"] == 1 and v2v["p50"] <= v2v["p95"]

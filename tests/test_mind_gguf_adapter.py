@@ -5,7 +5,8 @@ Real parts only: the shipped SmolLM2 GGUF, the shipped lighthouse adapter, xllam
 in process) and the torch loader. Torch runs the weights dequantised to fp32; llama.cpp runs the
 Q4_1/Q8_0 file with its own quantised matrix products, so next-token log-probabilities differ a
 little even without an adapter (~0.1 nats here): the tolerances below sit above that and well
-below what a wrong conversion gives (without the q/k row permutation: 0.9-1.8 nats). A random
+below what a wrong conversion gives (without the q/k row permutation: 0.9-1.8 nats with the
+shipped adapter; with others, torch's top tokens can fall out of llama.cpp's top 10). A random
 adapter on Gemma 3 270M (another architecture, no permutation) checks the general path.
 
 The last test runs the 37 held-out turns through both engines (``xrstory.bench.engine_agreement``)
@@ -142,11 +143,18 @@ def test_llama_cpp_adapter_matches_torch_adapter_and_changes_the_output(torch_si
     assert top_tuned != int(torch.argmax(base)) and float(base[top_tuned]) < float(tuned[top_tuned]) - 3.0
 
 
+def _misses(torch_lp: torch.Tensor, llama_lp: dict[int, float]) -> list[float]:
+    """Like ``_errors``, but a torch top-5 token missing from llama.cpp's top 10 counts as an
+    unbounded miss instead of failing the check (that is what a wrong conversion looks like)."""
+    top = torch.topk(torch_lp, 5).indices.tolist()
+    return [abs(float(torch_lp[t]) - llama_lp[t]) if t in llama_lp else float("inf") for t in top]
+
+
 def test_without_the_qk_permutation_the_adapter_would_be_wrong(torch_side, tmp_path, monkeypatch):
     """The check above can fail: the same conversion minus the q/k row permutation misses by far."""
     monkeypatch.setattr(gguf_adapter, "PERMUTED_QK_ARCHS", set())
     server = _server(gguf_lora_for(SHIPPED, default_llm_path(), cache_dir=tmp_path))
-    worst = max(max(_errors(t, _llama_logprobs(server, ids)), default=0.0)
+    worst = max(max(_misses(t, _llama_logprobs(server, ids)), default=0.0)
                 for t, ids in zip(torch_side["adapter"], torch_side["ids"], strict=True))
     assert worst > 2 * TOL, worst
 

@@ -67,6 +67,16 @@ def run_llm_part(opts: BenchOptions, deadline: float | None = None) -> dict:
         ours = [plain_decode(lm, prompt, n) for _ in range(repeats)]  # [(prefill ms, tokens/s)]
         generate = [hf_generate(lm, prompt, n) for _ in range(repeats)]  # [tokens/s]
         torch_reply = _torch_reply(lm, opts)
+        torch_threads = torch.get_num_threads()
+        # torch again on llama.cpp's thread count: the engines compared on equal cores (the figure
+        # above is torch as its engine runs by default, on every core)
+        same_threads = torch_reply
+        if lc is not None and lc["threads"] < torch_threads:
+            torch.set_num_threads(lc["threads"])
+            try:
+                same_threads = _torch_reply(lm, opts)
+            finally:
+                torch.set_num_threads(torch_threads)
         source, device, dtype = lm.source, lm.device, lm.dtype
 
     # each variant costs about what loading and decoding the default model did (x1.5 for margin)
@@ -106,6 +116,10 @@ def run_llm_part(opts: BenchOptions, deadline: float | None = None) -> dict:
         "torch_plain_tokens_per_s": plain["median"],  # torch, our loop without a grammar
         "ratio_vs_bare_engine": ratio(main["tokens_per_s"], bare, 2),
         "ratio_vs_torch": ratio(main["tokens_per_s"], torch_reply["tokens_per_s"], 2),
+        "torch_threads": torch_threads,
+        "torch_same_threads": lc["threads"] if lc is not None else torch_threads,
+        "torch_same_threads_tokens_per_s": same_threads["tokens_per_s"],
+        "ratio_vs_torch_same_threads": ratio(main["tokens_per_s"], same_threads["tokens_per_s"], 2),
         "ttft_cold_ms": main["first_token_cold_ms"],
         "ttft_cached_ms": main["first_token_cached_ms"],
         "prefill_tokens_per_s": main["prefill_tokens_per_s"],
