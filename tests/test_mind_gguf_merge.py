@@ -91,7 +91,8 @@ def test_without_the_qk_permutation_the_merge_would_be_wrong(torch_adapter, tmp_
     monkeypatch.setattr(gguf_adapter, "PERMUTED_QK_ARCHS", set())
     server = lora_test._server(None, model=merged_gguf_for(SHIPPED, default_llm_path(), cache_dir=tmp_path))
     ids, torch_lp = torch_adapter
-    worst = max(max(lora_test._misses(t, lora_test._llama_logprobs(server, i)), default=0.0)
+    worst = max(max(lora_test._errors(t, lora_test._llama_logprobs(server, i), absent_is_miss=True),
+                    default=0.0)
                 for i, t in zip(ids, torch_lp, strict=True))
     assert worst > 2 * TOL, worst
 

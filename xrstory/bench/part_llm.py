@@ -70,9 +70,9 @@ def run_llm_part(opts: BenchOptions, deadline: float | None = None) -> dict:
         torch_threads = torch.get_num_threads()
         # torch again on llama.cpp's thread count: the engines compared on equal cores (the figure
         # above is torch as its engine runs by default, on every core)
-        same_threads = torch_reply
-        if lc is not None and lc["threads"] < torch_threads:
-            torch.set_num_threads(lc["threads"])
+        same_threads, same_n = torch_reply, min(lc["threads"], torch_threads) if lc is not None else torch_threads
+        if same_n < torch_threads:
+            torch.set_num_threads(same_n)
             try:
                 same_threads = _torch_reply(lm, opts)
             finally:
@@ -117,7 +117,7 @@ def run_llm_part(opts: BenchOptions, deadline: float | None = None) -> dict:
         "ratio_vs_bare_engine": ratio(main["tokens_per_s"], bare, 2),
         "ratio_vs_torch": ratio(main["tokens_per_s"], torch_reply["tokens_per_s"], 2),
         "torch_threads": torch_threads,
-        "torch_same_threads": lc["threads"] if lc is not None else torch_threads,
+        "torch_same_threads": same_n,
         "torch_same_threads_tokens_per_s": same_threads["tokens_per_s"],
         "ratio_vs_torch_same_threads": ratio(main["tokens_per_s"], same_threads["tokens_per_s"], 2),
         "ttft_cold_ms": main["first_token_cold_ms"],
