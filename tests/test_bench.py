@@ -9,6 +9,7 @@ the benchmark's own output, never in a timed test).
 import json
 import math
 import os
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -21,6 +22,7 @@ from xrstory.bench import (
     required_figures,
     run_bench,
 )
+from xrstory.bench.machine import SIMD_FLAGS, cpu_simd
 from xrstory.bench.options import DEFAULT_PLAY, DEFAULT_SCENE
 from xrstory.bench.part_playthrough import first_turns
 from xrstory.cli import app
@@ -75,6 +77,10 @@ def test_quick_run_measures_every_figure(tmp_path):
     assert text.startswith("# Benchmark results") and text.count(f"## {doc['date']}") == 2
     assert f"`{doc['commit']}`" in text and "load average" in text and doc["machine"]["cpu"] in text
     assert "p50 <= 1000" in text or "p50 <= 300" in text
+    # the host's vector units and llama.cpp's build: figures from two hosts compare only with these
+    assert isinstance(doc["machine"]["simd"], list) and all(f in SIMD_FLAGS for f in doc["machine"]["simd"])
+    if doc["llm"]["llamacpp_installed"]:
+        assert "AVX" in doc["llm"]["llamacpp_build"] and doc["llm"]["llamacpp_build"] in text
 
 
 def test_quick_playthrough_keeps_the_first_turns():
@@ -108,3 +114,11 @@ def test_bad_options_name_the_option(args, message):
     result = CliRunner().invoke(app, ["bench", "--no-append", *args])
     assert result.exit_code == 2
     assert message in result.output
+
+
+def test_cpu_simd_reads_this_host():
+    """The flags come from /proc/cpuinfo: an x86-64 host with torch's fp32 kernels has AVX2 at least."""
+    simd = cpu_simd()
+    assert simd == [f for f in SIMD_FLAGS if f in simd]  # in SIMD_FLAGS order, nothing else
+    if Path("/proc/cpuinfo").exists() and "avx2" in Path("/proc/cpuinfo").read_text():
+        assert "avx2" in simd

@@ -28,6 +28,13 @@ def _engines_side_by_side(opts: BenchOptions, adapter: str | None = None) -> dic
     return engine_and_bare(spec, opts.scene_dir, opts.repeats, max(opts.llm_tokens, 32))
 
 
+def _llamacpp_build() -> str | None:
+    """llama.cpp's own feature line ("CPU : AVX2 = 1 | ..."): the wheel's build, not the host's."""
+    import xllamacpp
+
+    return xllamacpp.get_system_info().strip() or None
+
+
 def _scene_adapter(opts: BenchOptions) -> str | None:
     """The adapter a session of the bench's scene runs with (runtime.adapter_choice)."""
     from xrstory.runtime.adapter_choice import choose_adapter
@@ -134,6 +141,7 @@ def run_llm_part(opts: BenchOptions, deadline: float | None = None) -> dict:
         "ratio_vs_generate": ratio(main["tokens_per_s"], gen["median"], 2),
         # llama.cpp baseline = xllamacpp alone (llama-cpp-python is no longer needed for it)
         "llamacpp_installed": lc is not None,
+        "llamacpp_build": _llamacpp_build() if lc is not None else None,  # the SIMD llama.cpp was built for
         "llamacpp_tokens_per_s": bare,
         "ratio_vs_llamacpp": ratio(main["tokens_per_s"], bare, 2),
         "constrained_tokens_per_s": main["tokens_per_s"],

@@ -40,7 +40,9 @@ def markdown_section(doc: dict) -> str:
         f"## {doc['date']} — {doc['mode']} run, {'GPU ' + gpu if m.get('gpu') else 'CPU'}",
         "",
         f"- machine: `{m.get('uname')}`",
-        f"- CPU: {m.get('cpu')}, {m.get('cores')} cores; GPU: {gpu}; Python {m.get('python')}",
+        f"- CPU: {m.get('cpu')}, {m.get('cores')} cores ({', '.join(m.get('simd') or []) or 'SIMD flags unknown'}); "
+        f"GPU: {gpu}; Python {m.get('python')}",
+        f"- llama.cpp build: {doc['llm'].get('llamacpp_build') or '—'}",
         f"- load average (1/5/15 min) at start {m.get('load_avg_start')}, at end {m.get('load_avg_end')}; "
         f"parts' time limits x{m.get('budget_scale', 1.0)}",
         f"- commit `{doc.get('commit')}`{' with uncommitted changes' if doc.get('dirty') else ''}; "
