@@ -23,14 +23,19 @@ def _run(cmd: list[str], cwd: Path | None = None) -> str | None:
     return out.stdout.strip()
 
 
-def cpu_model() -> str:
+def _cpuinfo(field: str) -> str | None:
+    """The first ``field: value`` of /proc/cpuinfo (None where it is absent or unreadable)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
+            if line.startswith(field):
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return None
+
+
+def cpu_model() -> str:
+    return _cpuinfo("model name") or platform.processor() or platform.machine()
 
 
 # The vector units that decide how fast both engines run: on 2026-12-02 an Intel host with AVX-512
@@ -41,14 +46,8 @@ SIMD_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_
 
 def cpu_simd() -> list[str]:
     """The ``SIMD_FLAGS`` this CPU reports in /proc/cpuinfo, in that order ([] where unreadable)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                have = set(line.split(":", 1)[1].split())
-                return [f for f in SIMD_FLAGS if f in have]
-    except OSError:
-        pass
-    return []
+    have = set((_cpuinfo("flags") or "").split())
+    return [f for f in SIMD_FLAGS if f in have]
 
 
 def load_average() -> list[float] | None:

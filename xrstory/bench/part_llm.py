@@ -77,7 +77,8 @@ def run_llm_part(opts: BenchOptions, deadline: float | None = None) -> dict:
         torch_threads = torch.get_num_threads()
         # torch again on llama.cpp's thread count: the engines compared on equal cores (the figure
         # above is torch as its engine runs by default, on every core)
-        same_threads, same_n = torch_reply, min(lc["threads"], torch_threads) if lc is not None else torch_threads
+        same_n = min(lc["threads"], torch_threads) if lc is not None else torch_threads
+        same_threads = torch_reply
         if same_n < torch_threads:
             torch.set_num_threads(same_n)
             try:
